@@ -1,0 +1,304 @@
+"""Conversion between what the user passes and the tensors the distiller optimises.
+
+This is the one place that knows about containers (numpy, pandas, torch), image layouts
+and value ranges. Inputs are always copied, never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import StandardScaler
+
+MSG_X_DIM = (
+    "X must be a 2-D table (n_samples, n_features) or images of shape (N, H, W), "
+    "(N, C, H, W) or (N, H, W, C); got an array with {ndim} dimension(s) and shape {shape}."
+)
+MSG_X_LAYOUT = (
+    "Cannot tell the channel axis of images with shape {shape}: pass them as (N, C, H, W) "
+    "or (N, H, W, C) with C in {{1, 3, 4}} on exactly one of axis 1 or axis 3."
+)
+MSG_X_NONNUMERIC = (
+    "X must hold numbers; column(s) {cols} are {kind}. Encode them first, e.g. with "
+    "sklearn.preprocessing.OneHotEncoder inside a ColumnTransformer."
+)
+MSG_X_NONFINITE = (
+    "X contains {what}. Remove or impute those entries (e.g. sklearn.impute.SimpleImputer) "
+    "before calling fit."
+)
+MSG_X_STRINGS = (
+    "X has dtype {dtype}, which is not numeric. Convert it to numbers first, e.g. with "
+    "sklearn.preprocessing.OneHotEncoder for categorical columns."
+)
+
+
+def _is_torch(X):
+    return isinstance(X, torch.Tensor)
+
+
+@dataclass
+class Codec:
+    """How to map user data to the internal float tensor and back.
+
+    Internally every sample is a float32 tensor, standardised per feature (tabular) or per
+    channel (images). ``decode`` maps internal values back to the user's container, layout,
+    dtype and value range.
+    """
+
+    kind: str  # "tabular" or "image"
+    container: str  # "numpy", "pandas" or "torch"
+    dtype: object
+    sample_shape: tuple  # internal shape of one sample: (d,) or (C, H, W)
+    mean: np.ndarray
+    scale: np.ndarray
+    layout: str | None = None  # images: "NCHW", "NHWC" or "NHW"
+    value_range: tuple | None = None  # images: (low, high) of the input values
+    columns: list | None = None  # pandas columns
+    column_dtypes: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ encode
+    def encode(self, X) -> torch.Tensor:
+        """Map data of the fitted kind to a standardised float32 tensor (a copy)."""
+        arr = _to_float_array(X, self.kind)
+        if self.kind == "image":
+            arr = _to_nchw(arr, self.layout)
+            if self.dtype == np.uint8:
+                arr = arr / 255.0
+            mean = self.mean.reshape(1, -1, 1, 1)
+            scale = self.scale.reshape(1, -1, 1, 1)
+        else:
+            mean, scale = self.mean, self.scale
+        return torch.from_numpy(((arr - mean) / scale).astype(np.float32))
+
+    # ------------------------------------------------------------------ decode
+    def decode(self, Z: torch.Tensor, index=None):
+        """Map internal values back to the user's container, layout, dtype and range."""
+        z = Z.detach().cpu().double().numpy()
+        if self.kind == "image":
+            z = z * self.scale.reshape(1, -1, 1, 1) + self.mean.reshape(1, -1, 1, 1)
+            if self.dtype == np.uint8:
+                z = np.clip(np.rint(z * 255.0), 0, 255).astype(np.uint8)
+            else:
+                z = np.clip(z, *self.value_range).astype(self.dtype)
+            if self.layout == "NHWC":
+                z = np.ascontiguousarray(z.transpose(0, 2, 3, 1))
+            elif self.layout == "NHW":
+                z = z[:, 0]
+        else:
+            z = z * self.scale + self.mean
+            if self.container == "pandas":
+                df = pd.DataFrame(z, columns=self.columns, index=index)
+                return df.astype(self.column_dtypes)
+            z = z.astype(self.dtype)
+        if self.container == "torch":
+            return torch.from_numpy(z)
+        return z
+
+
+def _to_float_array(X, kind):
+    if isinstance(X, pd.DataFrame):
+        return X.to_numpy(dtype=np.float64)
+    if _is_torch(X):
+        return X.detach().cpu().numpy().astype(np.float64)
+    return np.asarray(X, dtype=np.float64)
+
+
+def _to_nchw(arr, layout):
+    if layout == "NHWC":
+        return arr.transpose(0, 3, 1, 2)
+    if layout == "NHW":
+        return arr[:, None]
+    return arr
+
+
+def _image_layout(shape):
+    if len(shape) == 3:
+        return "NHW"
+    first, last = shape[1] in (1, 3, 4), shape[3] in (1, 3, 4)
+    if first and not last:
+        return "NCHW"
+    if last and not first:
+        return "NHWC"
+    raise ValueError(MSG_X_LAYOUT.format(shape=tuple(shape)))
+
+
+def _check_pandas(X: pd.DataFrame):
+    bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if bad:
+        kinds = sorted({str(X[c].dtype) for c in bad})
+        raise TypeError(MSG_X_NONNUMERIC.format(cols=bad, kind="/".join(kinds)))
+
+
+def _check_finite(arr):
+    if np.isnan(arr).any():
+        raise ValueError(MSG_X_NONFINITE.format(what="NaN"))
+    if np.isinf(arr).any():
+        raise ValueError(MSG_X_NONFINITE.format(what="infinite values"))
+
+
+def _raw_dtype(X):
+    if isinstance(X, pd.DataFrame):
+        return None
+    if _is_torch(X):
+        return np.dtype(str(X.dtype).replace("torch.", ""))
+    return np.asarray(X).dtype
+
+
+def fit_codec(X) -> Codec:
+    """Inspect ``X``, validate it, and return the codec that standardises it.
+
+    Raises ``TypeError`` for non-numeric data and ``ValueError`` for NaN/inf values or shapes
+    that are neither tables nor images.
+    """
+    container = "pandas" if isinstance(X, pd.DataFrame) else "torch" if _is_torch(X) else "numpy"
+    if container == "pandas":
+        _check_pandas(X)
+    else:
+        dtype = _raw_dtype(X)
+        if dtype.kind not in "biuf":
+            raise TypeError(MSG_X_STRINGS.format(dtype=dtype))
+    arr = _to_float_array(X, None)
+    if arr.ndim not in (2, 3, 4):
+        raise ValueError(MSG_X_DIM.format(ndim=arr.ndim, shape=arr.shape))
+    _check_finite(arr)
+    if arr.ndim == 2:
+        return _fit_tabular_codec(X, arr, container)
+    return _fit_image_codec(X, arr, container)
+
+
+def _fit_tabular_codec(X, arr, container):
+    scaler = StandardScaler().fit(arr)
+    columns, column_dtypes, dtype = None, {}, None
+    if container == "pandas":
+        columns = list(X.columns)
+        # float columns keep their dtype; integer and boolean ones become float64, because
+        # synthetic rows take continuous values.
+        column_dtypes = {
+            c: (X[c].dtype if pd.api.types.is_float_dtype(X[c]) else np.float64) for c in columns
+        }
+    else:
+        raw = _raw_dtype(X)
+        dtype = raw if raw.kind == "f" else np.dtype(np.float64)
+    return Codec(
+        kind="tabular",
+        container=container,
+        dtype=dtype,
+        sample_shape=(arr.shape[1],),
+        mean=scaler.mean_,
+        scale=scaler.scale_,
+        columns=columns,
+        column_dtypes=column_dtypes,
+    )
+
+
+def _fit_image_codec(X, arr, container):
+    if container == "pandas":
+        raise ValueError(MSG_X_DIM.format(ndim=arr.ndim, shape=arr.shape))
+    layout = _image_layout(arr.shape)
+    raw = _raw_dtype(X)
+    dtype = np.dtype(np.uint8) if raw == np.uint8 else raw if raw.kind == "f" else np.float64
+    nchw = _to_nchw(arr, layout)
+    value_range = (float(nchw.min()), float(nchw.max()))
+    if dtype == np.uint8:
+        nchw = nchw / 255.0
+    mean = nchw.mean(axis=(0, 2, 3))
+    std = nchw.std(axis=(0, 2, 3))
+    std = np.where(std > 1e-8, std, 1.0)
+    return Codec(
+        kind="image",
+        container=container,
+        dtype=dtype,
+        sample_shape=tuple(nchw.shape[1:]),
+        mean=mean,
+        scale=std,
+        layout=layout,
+        value_range=value_range,
+    )
+
+
+# ---------------------------------------------------------------------------- labels and groups
+
+MSG_Y_MISSING = "y contains missing values (NaN/None); drop those rows before calling fit."
+MSG_SF_MISSING = (
+    "sensitive_features contains {n} missing value(s). Drop those rows, or fill them with an "
+    "explicit 'unknown' group if that is what you mean."
+)
+MSG_LENGTH = (
+    "X, y and sensitive_features must have the same number of samples; got {lengths}. "
+    "Pass one entry of y (and of sensitive_features) per row/image of X."
+)
+
+
+def scalar(value):
+    """A numpy scalar as the plain Python value, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def n_samples(obj) -> int:
+    """Number of samples of an array-like, DataFrame, Series or tensor."""
+    if hasattr(obj, "shape") and len(obj.shape) > 0:
+        return int(obj.shape[0])
+    return len(obj)
+
+
+def check_lengths(**named):
+    """Raise a ValueError naming each argument when sample counts disagree."""
+    lengths = {k: n_samples(v) for k, v in named.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        text = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+        raise ValueError(MSG_LENGTH.format(lengths=text))
+
+
+def encode_labels(y):
+    """Return ``(classes, codes)`` for a 1-D label vector, refusing missing values."""
+    values = y.to_numpy() if isinstance(y, pd.Series) else np.asarray(y)
+    if _is_torch(y):
+        values = y.detach().cpu().numpy()
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per sample); got shape {values.shape}.")
+    if pd.isna(values).any():
+        raise ValueError(MSG_Y_MISSING)
+    classes, codes = np.unique(values, return_inverse=True)
+    return classes, codes.astype(np.int64)
+
+
+def encode_groups(sensitive_features, n):
+    """Return ``(group_names, codes)``; several columns give one group per combination.
+
+    ``None`` means one group holding every sample.
+    """
+    if sensitive_features is None:
+        return np.array(["all"], dtype=object), np.zeros(n, dtype=np.int64)
+    sf = sensitive_features
+    if isinstance(sf, pd.Series):
+        frame = sf.to_frame()
+    elif isinstance(sf, pd.DataFrame):
+        frame = sf
+    else:
+        arr = sf.detach().cpu().numpy() if _is_torch(sf) else np.asarray(sf, dtype=object)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise ValueError(
+                "sensitive_features must be 1-D (one group per sample) or 2-D (one column per "
+                f"attribute); got shape {arr.shape}."
+            )
+        frame = pd.DataFrame(arr)
+    n_missing = int(frame.isna().to_numpy().sum())
+    if n_missing:
+        raise ValueError(MSG_SF_MISSING.format(n=n_missing))
+    if frame.shape[1] == 1:
+        names, codes = np.unique(frame.iloc[:, 0].to_numpy(), return_inverse=True)
+        return names.astype(object), codes.astype(np.int64)
+    named = isinstance(sensitive_features, pd.DataFrame)
+    labels = [
+        ", ".join(f"{col}={val}" if named else str(val) for col, val in zip(frame.columns, row))
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    names, codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
+    return names, codes.astype(np.int64)

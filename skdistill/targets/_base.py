@@ -1,0 +1,57 @@
+"""What a target is: how a class's real batch is drawn and weighted into matching rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class RowPlan:
+    """How the samples of one real batch form the real statistics to be matched.
+
+    Every sample ``i`` contributes ``weight[i] * phi(x_i)`` to the statistic of row ``row[i]``;
+    row ``r`` is matched against the synthetic statistic of class ``row_class[r]``. A target
+    with one row per class (vanilla, uniform, COBRA) is a weighted mean; FairDD has one row per
+    (class, group) present in the batch.
+    """
+
+    row: np.ndarray
+    weight: np.ndarray
+    row_class: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        """Number of real statistics (matching terms)."""
+        return int(self.row_class.shape[0])
+
+
+def segment_mean_weights(segment, n_segments):
+    """Weights ``1 / |segment|`` so that each segment's weighted sum is its plain mean."""
+    counts = np.bincount(segment, minlength=n_segments)
+    return 1.0 / counts[segment]
+
+
+class Target:
+    """Base class of distillation targets.
+
+    A target never knows which method computes the per-sample representation: it only
+    decides how real batches are sampled (``stratified``) and how their samples are
+    grouped and weighted into matching rows (:meth:`plan`).
+    """
+
+    name = "base"
+    stratified = True
+
+    def plan(self, classes, groups, n_classes, n_groups) -> RowPlan:
+        """Return the :class:`RowPlan` of a batch with the given class and group codes."""
+        raise NotImplementedError
+
+
+class ClassMeanTarget(Target):
+    """One row per class: the plain mean of the class's batch."""
+
+    def plan(self, classes, groups, n_classes, n_groups):
+        weight = segment_mean_weights(classes, n_classes)
+        return RowPlan(row=classes, weight=weight, row_class=np.arange(n_classes))

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def tabular():
+    """3 classes x 2 groups, every cell populated, 5 features."""
+    rng = np.random.default_rng(0)
+    n = 240
+    y = np.repeat([0, 1, 2], n // 3)
+    groups = np.where(rng.random(n) < 0.75, "a", "b")
+    X = rng.normal(size=(n, 5)) + y[:, None] + 2.0 * (groups == "b")[:, None]
+    return X, y, groups
+
+
+@pytest.fixture
+def images():
+    """60 uint8 RGB images 8x8 (NHWC), 2 classes, 2 groups."""
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 256, size=(60, 8, 8, 3), dtype=np.uint8)
+    y = np.repeat([0, 1], 30)
+    groups = np.tile([0, 0, 1], 20)
+    return X, y, groups
+
+
+TINY = dict(n_iter=3, batch_real=16, net_width=4, net_depth=2, random_state=0)

@@ -1,0 +1,91 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from skdistill.cli import main
+
+
+def test_adult_demo_at_reduced_settings(tmp_path, capsys):
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--n-iter",
+            "5",
+            "--seeds",
+            "2",
+            "--targets",
+            "vanilla",
+            "cobra",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    for name in ("full", "random", "vanilla", "cobra", "EOD_M (fairlearn)", "accuracy %"):
+        assert name in out
+    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+    assert (table["eod_max_mean"] - table["eod_max_fairlearn_mean"]).abs().max() < 1e-9
+    assert (table.loc[["vanilla", "cobra"], "n_runs"] == 2).all()
+    assert table.loc["full", "accuracy_mean"] > 0.8
+    report = (tmp_path / "adult_report.md").read_text()
+    assert "| cobra |" in report and "adult_fairness_accuracy.png" in report
+    assert imread(tmp_path / "adult_fairness_accuracy.png").std() > 0
+
+
+def test_image_demo_at_reduced_settings(tmp_path, capsys):
+    code = main(
+        [
+            "demo",
+            "--dataset",
+            "cmnist-bg",
+            "--out",
+            str(tmp_path),
+            "--n-iter",
+            "2",
+            "--seeds",
+            "1",
+            "--eval-runs",
+            "1",
+            "--eval-epochs",
+            "1",
+            "--full-epochs",
+            "1",
+            "--targets",
+            "vanilla",
+            "cobra",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    grid = imread(tmp_path / "cmnist-bg_synthetic.png")
+    assert grid.shape[1] > grid.shape[0] and grid.std() > 0
+    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+
+
+def test_errors_are_reported_without_traceback(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--dataset", "imagenet"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_console_script_and_module_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "skdistill", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("skdistill 0.")
+
+
+@pytest.mark.slow
+def test_image_demo_cobra_is_fairer_than_vanilla(tmp_path):
+    """The acceptance run of the image demo at its default settings (about 12 minutes)."""
+    assert main(["demo", "--dataset", "cmnist-bg", "--out", str(tmp_path), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    assert table.loc["cobra", "eod_max_mean"] <= table.loc["vanilla", "eod_max_mean"] - 0.30
+    assert table.loc["cobra", "accuracy_mean"] >= table.loc["vanilla", "accuracy_mean"]

@@ -1,0 +1,246 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skdistill import BarycentricDistiller
+from skdistill.methods import DistributionMatching
+
+
+def fit(X, y, groups=None, **params):
+    kw = dict(TINY, ipc=3)
+    kw.update(params)
+    return BarycentricDistiller(**kw).fit(X, y, sensitive_features=groups)
+
+
+# ---------------------------------------------------------------- scikit-learn face
+def test_fit_returns_self_and_transform_returns_the_synthetic_set(tabular):
+    X, y, groups = tabular
+    d = BarycentricDistiller(**TINY, ipc=3)
+    assert d.fit(X, y, sensitive_features=groups) is d
+    X_syn, y_syn = d.transform()
+    assert X_syn.shape == (9, 5) and X_syn.dtype == np.float64
+    np.testing.assert_array_equal(y_syn, np.repeat([0, 1, 2], 3))
+    assert d.n_iter_ == 3 and len(d.history_) == 3 and np.isfinite(d.history_.loss).all()
+    assert d.n_features_in_ == 5
+    np.testing.assert_array_equal(d.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(d.groups_, ["a", "b"])
+    assert d.group_counts_.to_numpy().sum() == 240
+    assert d.group_counts_.loc[0, "a"] == np.sum((y == 0) & (groups == "a"))
+    X2, y2 = d.fit_transform(X, y, sensitive_features=groups)
+    np.testing.assert_array_equal(X2, X_syn)
+    X_syn[:] = 0  # the returned arrays are copies
+    assert not np.all(d.X_synthetic_ == 0)
+
+
+def test_clone_get_params_set_params():
+    d = BarycentricDistiller(target="fairdd", ipc=5, lr=0.5, random_state=3)
+    c = clone(d)
+    assert c.get_params() == d.get_params() and c is not d
+    c.set_params(ipc=7, target="vanilla")
+    assert (c.ipc, c.target, d.ipc) == (7, "vanilla", 5)
+    # no validation in __init__: bad values are stored and refused at fit
+    bad = BarycentricDistiller(ipc=-1, method="nope")
+    assert bad.get_params()["ipc"] == -1
+
+
+def test_transform_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        BarycentricDistiller().transform()
+
+
+# ---------------------------------------------------------------- targets and groups
+def test_without_groups_every_target_gives_the_same_synthetic_set(tabular):
+    X, y, _ = tabular
+    results = [
+        fit(X, y, None, target=t, n_iter=4).X_synthetic_
+        for t in ("vanilla", "uniform", "fairdd", "cobra")
+    ]
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0], other)
+
+
+def test_targets_differ_when_groups_are_imbalanced(tabular):
+    X, y, groups = tabular
+    vanilla = fit(X, y, groups, target="vanilla", n_iter=5).X_synthetic_
+    cobra = fit(X, y, groups, target="cobra", n_iter=5).X_synthetic_
+    assert not np.allclose(vanilla, cobra)
+
+
+def test_cobra_moves_the_synthetic_mean_toward_the_minority_group():
+    # one feature, two classes; in each class 90 % of group "maj" sits at +3, 10 % of "min" at -3
+    rng = np.random.default_rng(0)
+    n = 400
+    y = np.repeat([0, 1], n // 2)
+    minority = rng.random(n) < 0.1
+    x = np.where(minority, -3.0, 3.0) + 0.3 * rng.normal(size=n) + 10 * y
+    X = np.c_[x, rng.normal(size=n)]
+    groups = np.where(minority, "min", "maj")
+    params = dict(
+        ipc=4,
+        n_iter=150,
+        batch_real=64,
+        net_width=32,
+        net_depth=1,
+        random_state=0,
+        init="random_real",
+        lr=0.5,
+    )
+    gaps = {}
+    for target in ("vanilla", "cobra"):
+        X_syn = (
+            BarycentricDistiller(target=target, **params)
+            .fit(X, y, sensitive_features=groups)
+            .X_synthetic_
+        )
+        # class 0 barycenter of the group means is 0; the size-weighted mean is +2.4
+        gaps[target] = abs(X_syn[:4, 0].mean() - 0.0)
+    assert gaps["cobra"] < gaps["vanilla"] - 1.0
+
+
+def test_intersectional_groups_from_a_dataframe(tabular):
+    X, y, groups = tabular
+    sf = pd.DataFrame({"g": groups, "h": np.tile(["p", "q"], 120)})
+    d = fit(X, y, sf)
+    assert list(d.groups_) == ["g=a, h=p", "g=a, h=q", "g=b, h=p", "g=b, h=q"]
+
+
+def test_absent_cells_are_reported(tabular):
+    X, y, groups = tabular
+    groups = groups.copy()
+    groups[y == 2] = "a"  # class 2 has no group b
+    d = fit(X, y, groups, target="fairdd")
+    assert d.absent_cells_ == [(2, "b")]
+    assert d.group_counts_.loc[2, "b"] == 0
+
+
+# ---------------------------------------------------------------- reproducibility
+@pytest.mark.parametrize("init", ["real", "random_real", "noise"])
+def test_same_random_state_gives_identical_output(tabular, init):
+    X, y, groups = tabular
+    a = fit(X, y, groups, init=init, random_state=5).X_synthetic_
+    b = fit(X, y, groups, init=init, random_state=5).X_synthetic_
+    c = fit(X, y, groups, init=init, random_state=6).X_synthetic_
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_same_random_state_identical_images(images):
+    X, y, groups = images
+    a = fit(X, y, groups, random_state=2).X_synthetic_
+    b = fit(X, y, groups, random_state=2).X_synthetic_
+    np.testing.assert_array_equal(a, b)
+
+
+def test_global_torch_random_state_is_left_alone(tabular):
+    X, y, groups = tabular
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    fit(X, y, groups)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_init_real_is_group_balanced(tabular):
+    X, y, groups = tabular
+    d = fit(X, y, groups, ipc=4, n_iter=1, lr=1e-12)
+    X_syn = d.X_synthetic_
+    for c in range(3):
+        rows = X_syn[4 * c : 4 * c + 4]
+        matches = [np.flatnonzero(np.all(np.isclose(X, r, atol=1e-6), axis=1)) for r in rows]
+        picked_groups = [groups[m[0]] for m in matches]
+        assert sorted(picked_groups) == ["a", "a", "b", "b"]
+
+
+# ---------------------------------------------------------------- containers and ranges
+def test_dataframe_and_string_labels_round_trip(tabular):
+    X, y, groups = tabular
+    frame = pd.DataFrame(X, columns=list("vwxyz")).astype({"v": np.float32})
+    frame["ints"] = (X[:, 0] > 0).astype(np.int64)
+    labels = pd.Series(np.array(["cat", "dog", "emu"])[y], name="animal")
+    X_frame = frame.copy()
+    d = fit(frame, labels, groups)
+    X_syn, y_syn = d.transform()
+    assert isinstance(X_syn, pd.DataFrame) and list(X_syn.columns) == list(frame.columns)
+    assert X_syn["v"].dtype == np.float32 and X_syn["ints"].dtype == np.float64
+    assert isinstance(y_syn, pd.Series) and y_syn.name == "animal"
+    assert list(y_syn) == ["cat"] * 3 + ["dog"] * 3 + ["emu"] * 3
+    assert list(d.feature_names_in_) == list(frame.columns)
+    pd.testing.assert_frame_equal(frame, X_frame)  # input untouched
+
+
+def test_string_labels_stay_strings_in_numpy(tabular):
+    X, y, groups = tabular
+    labels = np.array(["x", "y", "z"])[y]
+    _, y_syn = fit(X, labels, groups).transform()
+    assert y_syn.dtype.kind == "U" and list(np.unique(y_syn)) == ["x", "y", "z"]
+
+
+def test_synthetic_rows_come_back_in_the_original_scale():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(1000, 50, 200), rng.normal(-3, 0.01, 200)]
+    y = np.repeat([0, 1], 100)
+    X_syn = fit(X, y, n_iter=2, lr=1e-6).X_synthetic_
+    assert 800 < X_syn[:, 0].mean() < 1200 and -3.1 < X_syn[:, 1].mean() < -2.9
+
+
+def test_images_nhwc_uint8_round_trip(images):
+    X, y, groups = images
+    original = X.copy()
+    X_syn = fit(X, y, groups).X_synthetic_
+    assert X_syn.shape == (6, 8, 8, 3) and X_syn.dtype == np.uint8
+    np.testing.assert_array_equal(X, original)
+
+
+def test_images_nchw_float_keep_their_range(images):
+    X, y, groups = images
+    X = X.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
+    X_syn = fit(X, y, groups, lr=50.0).X_synthetic_
+    assert X_syn.shape == (6, 3, 8, 8) and X_syn.dtype == np.float32
+    assert X_syn.min() >= X.min() and X_syn.max() <= X.max()
+
+
+def test_grayscale_nhw_and_torch_tensors(images):
+    X, y, groups = images
+    gray = torch.as_tensor(X[..., 0].astype(np.float64) / 255.0)
+    X_syn, y_syn = fit(gray, torch.as_tensor(y), groups).transform()
+    assert isinstance(X_syn, torch.Tensor) and tuple(X_syn.shape) == (6, 8, 8)
+
+
+def test_keyboard_interrupt_keeps_the_last_completed_iteration(tabular, monkeypatch):
+    X, y, groups = tabular
+    calls = {"n": 0}
+    original = DistributionMatching.match
+
+    def flaky(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(DistributionMatching, "match", flaky)
+    with pytest.warns(RuntimeWarning, match="interrupted after 2 of 5"):
+        d = fit(X, y, groups, n_iter=5)
+    assert d.n_iter_ == 2 and d.X_synthetic_.shape == (9, 5)
+    monkeypatch.setattr(DistributionMatching, "match", original)
+    np.testing.assert_array_equal(d.X_synthetic_, fit(X, y, groups, n_iter=2).X_synthetic_)
+
+
+def test_non_finite_loss_names_the_iteration_and_keeps_the_last_good_set(tabular, monkeypatch):
+    X, y, groups = tabular
+    original = DistributionMatching.match
+    calls = {"n": 0}
+
+    def exploding(self, *args):
+        calls["n"] += 1
+        out = original(self, *args)
+        return out * float("nan") if calls["n"] == 2 else out
+
+    monkeypatch.setattr(DistributionMatching, "match", exploding)
+    d = BarycentricDistiller(**dict(TINY, ipc=3, n_iter=4))
+    with pytest.raises(FloatingPointError, match="iteration 1.*Lower lr"):
+        d.fit(X, y, sensitive_features=groups)
+    assert d.n_iter_ == 1 and np.isfinite(d.X_synthetic_).all()

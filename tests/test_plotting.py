@@ -1,0 +1,35 @@
+import numpy as np
+import pandas as pd
+from matplotlib.image import imread
+
+from skdistill.plotting import plot_fairness_accuracy, plot_synthetic_images
+
+
+def test_fairness_accuracy_plot_png(tmp_path):
+    table = pd.DataFrame(
+        {
+            "accuracy_mean": [0.8, 0.9],
+            "accuracy_std": [0.01, 0.02],
+            "eod_max_mean": [0.9, 0.1],
+            "eod_max_std": [0.05, 0.01],
+        },
+        index=["vanilla", "cobra"],
+    )
+    ax = plot_fairness_accuracy(table, title="t")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vanilla", "cobra"]
+    path = tmp_path / "fa.png"
+    ax.figure.savefig(path, dpi=50)
+    img = imread(path)
+    assert img.shape[0] == 4.5 * 50 and img.shape[1] == 6 * 50 and img.std() > 0
+
+
+def test_synthetic_grid_shows_every_class(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(12, 3, 8, 8), dtype=np.uint8)
+    y = np.repeat(["a", "b", "c"], 4)
+    ax = plot_synthetic_images(X, y, title="grid")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape[:2] == (2 + 3 * (8 + 2), 2 + 4 * (8 + 2))  # 3 rows x 4 columns of tiles
+    ax.figure.savefig(tmp_path / "grid.png")
+    assert imread(tmp_path / "grid.png").std() > 0

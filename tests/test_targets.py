@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from skdistill.methods import DistributionMatching
+from skdistill.methods.dm import weighted_row_sums
+from skdistill.targets import TARGETS
+
+
+def stats(target, classes, groups, features, n_classes, n_groups):
+    plan = TARGETS[target]().plan(classes, groups, n_classes, n_groups)
+    return plan, weighted_row_sums(torch.as_tensor(features), plan)
+
+
+def test_cobra_is_the_mean_of_group_means_on_a_hand_made_example():
+    # class 0: three samples of group 0 at 0, one of group 1 at 4
+    classes = np.array([0, 0, 0, 0, 1, 1])
+    groups = np.array([0, 0, 0, 1, 0, 1])
+    features = np.array([[0.0], [0.0], [0.0], [4.0], [1.0], [3.0]])
+    _, vanilla = stats("vanilla", classes, groups, features, 2, 2)
+    _, cobra = stats("cobra", classes, groups, features, 2, 2)
+    plan, fairdd = stats("fairdd", classes, groups, features, 2, 2)
+    np.testing.assert_allclose(vanilla.numpy()[:, 0], [1.0, 2.0])  # size-weighted
+    np.testing.assert_allclose(cobra.numpy()[:, 0], [2.0, 2.0])  # (0 + 4) / 2, (1 + 3) / 2
+    np.testing.assert_allclose(fairdd.numpy()[:, 0], [0.0, 4.0, 1.0, 3.0])
+    np.testing.assert_array_equal(plan.row_class, [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_with_one_group_every_target_is_the_class_mean(target):
+    rng = np.random.default_rng(0)
+    classes = np.repeat([0, 1, 2], [5, 7, 3])
+    features = rng.normal(size=(15, 4))
+    _, got = stats(target, classes, np.zeros(15, dtype=int), features, 3, 1)
+    expected = [features[classes == c].mean(axis=0) for c in range(3)]
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+
+
+def test_uniform_is_the_plain_mean_of_the_stratified_batch():
+    classes = np.array([0, 0, 0, 1, 1])
+    groups = np.array([0, 0, 1, 0, 1])
+    features = np.array([[1.0], [2.0], [6.0], [0.0], [2.0]])
+    _, got = stats("uniform", classes, groups, features, 2, 2)
+    np.testing.assert_allclose(got.numpy()[:, 0], [3.0, 1.0])
+
+
+def dm_gradient(target, x_real, classes, groups, synthetic, ipc, n_groups):
+    method = DistributionMatching(
+        (1, 8, 8), 2, net_width=4, net_depth=2, device=torch.device("cpu")
+    )
+    method.begin_iteration(7)
+    plan = TARGETS[target]().plan(classes, groups, 2, n_groups)
+    syn = synthetic.clone().requires_grad_(True)
+    loss = method.match(x_real, plan, syn, ipc)
+    return loss.item(), syn.grad
+
+
+def test_fairdd_gradient_is_g_times_cobra_gradient_under_dm():
+    torch.manual_seed(0)
+    n_groups = 3
+    classes = np.repeat([0, 1], 12)
+    groups = np.array([0] * 6 + [1] * 4 + [2] * 2 + [0] * 2 + [1] * 3 + [2] * 7)
+    x_real = torch.randn(24, 1, 8, 8)
+    synthetic = torch.randn(4, 1, 8, 8)
+    _, g_cobra = dm_gradient("cobra", x_real, classes, groups, synthetic, 2, n_groups)
+    _, g_fairdd = dm_gradient("fairdd", x_real, classes, groups, synthetic, 2, n_groups)
+    _, g_vanilla = dm_gradient("vanilla", x_real, classes, groups, synthetic, 2, n_groups)
+    torch.testing.assert_close(g_fairdd, n_groups * g_cobra, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(g_vanilla, g_cobra, rtol=1e-3)  # unequal groups: targets differ
+
+
+def test_class_blocks_give_the_same_gradient_as_one_pass():
+    torch.manual_seed(0)
+    classes = np.repeat([0, 1], 10)
+    groups = np.tile([0, 1], 10)
+    x_real, synthetic = torch.randn(20, 1, 8, 8), torch.randn(6, 1, 8, 8)
+    method = DistributionMatching(
+        (1, 8, 8), 2, net_width=4, net_depth=2, device=torch.device("cpu")
+    )
+    method.begin_iteration(1)
+    plan = TARGETS["fairdd"]().plan(classes, groups, 2, 2)
+    grads = []
+    for chunk in (32, None):  # per-class blocks (CPU) and one block (other devices)
+        method.chunk = chunk
+        syn = synthetic.clone().requires_grad_(True)
+        method.match(x_real, plan, syn, 3)
+        grads.append(syn.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
