@@ -1,7 +1,8 @@
 """skdistill: fair dataset distillation with a scikit-learn face."""
 
 from ._distiller import BarycentricDistiller
+from ._persistence import load, load_synthetic
 
 __version__ = "0.1.0"
 
-__all__ = ["BarycentricDistiller", "__version__"]
+__all__ = ["BarycentricDistiller", "__version__", "load", "load_synthetic"]

@@ -223,8 +223,9 @@ def _fit_image_codec(X, arr, container):
 
 MSG_Y_MISSING = "y contains missing values (NaN/None); drop those rows before calling fit."
 MSG_SF_MISSING = (
-    "sensitive_features contains {n} missing value(s). Drop those rows, or fill them with an "
-    "explicit 'unknown' group if that is what you mean."
+    "sensitive_features contains {n} missing value(s). Pass missing_groups='impute' to infer "
+    "them by K-means on the inputs, drop those rows, or fill them with an explicit 'unknown' "
+    "group if that is what you mean."
 )
 MSG_LENGTH = (
     "X, y and sensitive_features must have the same number of samples; got {lengths}. "
@@ -267,10 +268,11 @@ def encode_labels(y):
     return classes, codes.astype(np.int64)
 
 
-def encode_groups(sensitive_features, n):
+def encode_groups(sensitive_features, n, *, allow_missing=False):
     """Return ``(group_names, codes)``; several columns give one group per combination.
 
-    ``None`` means one group holding every sample.
+    ``None`` means one group holding every sample. With ``allow_missing``, a sample with any
+    missing attribute gets code ``-1`` instead of raising.
     """
     if sensitive_features is None:
         return np.array(["all"], dtype=object), np.zeros(n, dtype=np.int64)
@@ -289,16 +291,121 @@ def encode_groups(sensitive_features, n):
                 f"attribute); got shape {arr.shape}."
             )
         frame = pd.DataFrame(arr)
-    n_missing = int(frame.isna().to_numpy().sum())
-    if n_missing:
-        raise ValueError(MSG_SF_MISSING.format(n=n_missing))
+    missing = frame.isna().to_numpy().any(axis=1)
+    if missing.any() and not allow_missing:
+        raise ValueError(MSG_SF_MISSING.format(n=int(missing.sum())))
+    known = frame[~missing]
     if frame.shape[1] == 1:
-        names, codes = np.unique(frame.iloc[:, 0].to_numpy(), return_inverse=True)
-        return names.astype(object), codes.astype(np.int64)
-    named = isinstance(sensitive_features, pd.DataFrame)
-    labels = [
-        ", ".join(f"{col}={val}" if named else str(val) for col, val in zip(frame.columns, row))
-        for row in frame.itertuples(index=False, name=None)
-    ]
-    names, codes = np.unique(np.asarray(labels, dtype=object), return_inverse=True)
-    return names, codes.astype(np.int64)
+        labels = known.iloc[:, 0].to_numpy()
+    else:
+        named = isinstance(sensitive_features, pd.DataFrame)
+        labels = np.asarray(
+            [
+                ", ".join(
+                    f"{col}={val}" if named else str(val) for col, val in zip(frame.columns, row)
+                )
+                for row in known.itertuples(index=False, name=None)
+            ],
+            dtype=object,
+        )
+    names, known_codes = np.unique(labels, return_inverse=True)
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[~missing] = known_codes
+    return names.astype(object), codes
+
+
+# ---------------------------------------------------------------------------- torch datasets
+
+MSG_DATASET_ITEM = (
+    "X is a torch Dataset, so each item must be an (x, y) or (x, y, sensitive_feature) tuple "
+    "with x an array or tensor when y is not passed to fit; item 0 is {got}. Make the dataset "
+    "return such tuples, or pass y (and sensitive_features) to fit."
+)
+MSG_DATASET_X = (
+    "X is a torch Dataset whose item {i} holds {got} where the sample x should be; x must be "
+    "an array or tensor of numbers (an image or a feature vector)."
+)
+MSG_DATASET_ITERABLE = (
+    "X is an IterableDataset; skdistill draws batches by index, so pass a map-style Dataset "
+    "(with __len__ and __getitem__) or an array."
+)
+MSG_Y_REQUIRED = (
+    "y is required unless X is a torch Dataset whose items are (x, y) or "
+    "(x, y, sensitive_feature) tuples."
+)
+
+#: Items read to estimate the per-channel (or per-feature) statistics of a Dataset.
+DATASET_STATS_ITEMS = 2048
+
+
+def _is_array(obj):
+    return _is_torch(obj) or isinstance(obj, np.ndarray)
+
+
+def _item_x(item, i):
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    if not _is_array(x):
+        raise TypeError(MSG_DATASET_X.format(i=i, got=type(x).__name__))
+    return torch.as_tensor(np.asarray(x)) if not _is_torch(x) else x
+
+
+class DatasetSamples:
+    """The samples of a map-style torch ``Dataset``, read on demand and encoded by a codec.
+
+    Indexing with an array of positions returns their standardised float32 tensor, like
+    indexing the encoded tensor of an in-memory array.
+    """
+
+    def __init__(self, dataset, codec: Codec, stats_index):
+        self.dataset = dataset
+        self.codec = codec
+        self.stats_index = stats_index
+        self.shape = (len(dataset), *codec.sample_shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        index = np.atleast_1d(np.asarray(index))
+        raw = torch.stack([_item_x(self.dataset[int(i)], int(i)) for i in index])
+        return self.codec.encode(raw)
+
+    def fingerprint_parts(self):
+        """Tensors that identify the dataset for checkpoints (a sample of it, its size)."""
+        return [self[self.stats_index], torch.as_tensor([len(self)])]
+
+
+def read_dataset(dataset, y, sensitive_features):
+    """Validate a torch Dataset; return ``(samples, y, sensitive_features, codec)``.
+
+    Labels (and groups, from 3-tuples) are read from the items when ``y`` is None; the codec's
+    statistics come from up to :data:`DATASET_STATS_ITEMS` evenly spaced items.
+    """
+    from torch.utils.data import IterableDataset
+
+    if isinstance(dataset, IterableDataset):
+        raise TypeError(MSG_DATASET_ITERABLE)
+    n = len(dataset)
+    first = dataset[0]
+    if y is None:
+        if not isinstance(first, (tuple, list)) or len(first) not in (2, 3):
+            got = (
+                f"a {type(first).__name__} of length {len(first)}"
+                if isinstance(first, (tuple, list))
+                else f"a {type(first).__name__}"
+            )
+            raise TypeError(MSG_DATASET_ITEM.format(got=got))
+        items = [dataset[i] for i in range(n)]
+        y = np.asarray([_scalar_label(item[1]) for item in items])
+        if sensitive_features is None and len(first) == 3:
+            sensitive_features = np.asarray([_scalar_label(item[2]) for item in items])
+    stats_index = np.unique(np.linspace(0, n - 1, min(n, DATASET_STATS_ITEMS)).astype(int))
+    sample = torch.stack([_item_x(dataset[int(i)], int(i)) for i in stats_index])
+    codec = fit_codec(sample)
+    return DatasetSamples(dataset, codec, stats_index), y, sensitive_features, codec
+
+
+def _scalar_label(value):
+    if _is_torch(value) or isinstance(value, np.ndarray):
+        return value.item()
+    return value

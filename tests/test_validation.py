@@ -112,3 +112,74 @@ def test_bad_image_shapes(images):
         fit(np.zeros((60, 3, 2, 2)), y)
     with pytest.raises(ValueError, match="5 dimension"):
         fit(np.zeros((60, 1, 3, 8, 8)), y)
+
+
+def test_sensitive_features_as_list_series_and_unused_categories(tabular):
+    X, y, groups = tabular
+    as_list = fit(X, y, list(groups))
+    as_series = fit(X, y, pd.Series(groups, name="sex"))
+    np.testing.assert_array_equal(as_list.X_synthetic_, as_series.X_synthetic_)
+    categorical = pd.Series(pd.Categorical(groups, categories=["a", "b", "never-seen"]))
+    d = fit(X, y, categorical)
+    assert list(d.groups_) == ["a", "b"]  # an empty group is not a group of the data
+
+
+def test_one_pixel_images(images):
+    _, y, _ = images
+    with pytest.raises(ValueError, match="1x1 are too small"):
+        fit(np.zeros((60, 1, 1)), y)
+
+
+def test_inputs_are_never_modified(tabular):
+    X, y, groups = tabular
+    frame = pd.DataFrame(X)
+    copies = (X.copy(), y.copy(), groups.copy(), frame.copy())
+    fit(X, y, groups)
+    fit(frame, pd.Series(y), pd.Series(groups))
+    for before, after in zip(copies, (X, y, groups, frame)):
+        np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+
+
+class ItemsDataset(torch.utils.data.Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_torch_dataset_matches_the_in_memory_tensor(images):
+    X, y, groups = images
+    chw = torch.as_tensor(X).permute(0, 3, 1, 2).contiguous()
+    items = [(chw[i], int(y[i]), int(groups[i])) for i in range(len(y))]
+    from_dataset = fit(ItemsDataset(items), None)
+    from_tensor = fit(chw, y, groups)
+    assert isinstance(from_dataset.X_synthetic_, torch.Tensor)
+    torch.testing.assert_close(from_dataset.X_synthetic_, from_tensor.X_synthetic_)
+    np.testing.assert_array_equal(from_dataset.groups_, [0, 1])
+    # labels may also be passed beside a dataset of bare samples
+    bare = fit(ItemsDataset([chw[i] for i in range(len(y))]), y, groups)
+    torch.testing.assert_close(bare.X_synthetic_, from_tensor.X_synthetic_)
+
+
+@pytest.mark.parametrize(
+    ("item", "pattern"),
+    [
+        ((torch.zeros(3, 8, 8),), "must be an \\(x, y\\).*item 0 is a tuple of length 1"),
+        ((torch.zeros(3, 8, 8), 0, 1, 2), "item 0 is a tuple of length 4"),
+        (torch.zeros(3, 8, 8), "item 0 is a Tensor"),
+        (("not an image", 0), "item 0 holds str where the sample x should be"),
+    ],
+)
+def test_datasets_with_wrong_items(item, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        fit(ItemsDataset([item] * 10), None)
+
+
+def test_y_is_required_for_arrays(tabular):
+    X, _, _ = tabular
+    with pytest.raises(ValueError, match="y is required unless X is a torch Dataset"):
+        fit(X, None)

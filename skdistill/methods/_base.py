@@ -53,19 +53,22 @@ class Method:
     def match(self, x_real, plan: RowPlan, synthetic, ipc) -> torch.Tensor:
         """Back-propagate the matching loss into ``synthetic.grad`` and return its value.
 
+        The real statistics of the plan's rows are turned into matched targets by
+        ``plan.targets`` (identity, or e.g. a barycenter per class).
+
         The loss is a sum of per-class terms, each depending only on that class's synthetic
         block, so it is back-propagated one class at a time on the CPU (cache-sized passes)
         and in one pass on other devices; the gradients are the same.
         """
-        real = self.real_statistics(x_real, plan)
+        real, row_class = plan.targets(self.real_statistics(x_real, plan))
         n_classes = synthetic.shape[0] // ipc
         blocks = [np.arange(n_classes)] if self.chunk is None else np.arange(n_classes)[:, None]
         total = torch.zeros((), device=synthetic.device)
         for classes in blocks:
             first = int(classes[0])
             syn = self.synthetic_statistics(synthetic[first * ipc : (classes[-1] + 1) * ipc], ipc)
-            rows = np.flatnonzero(np.isin(plan.row_class, classes))
-            index = torch.as_tensor(plan.row_class[rows] - first, device=syn.device)
+            rows = np.flatnonzero(np.isin(row_class, classes))
+            index = torch.as_tensor(row_class[rows] - first, device=syn.device)
             loss = self.distance(real[torch.as_tensor(rows, device=real.device)], syn[index])
             loss.backward()
             total += loss.detach()

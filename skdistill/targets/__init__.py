@@ -1,6 +1,8 @@
 """Distillation targets: how the group statistics of a class combine into what is matched."""
 
 from ._base import RowPlan, Target
+from .barycenter import KINDS as BARYCENTERS
+from .barycenter import barycenter, batched_barycenter
 from .cobra import CobraTarget
 from .fairdd import FairDDTarget
 from .uniform import UniformTarget
@@ -14,7 +16,10 @@ TARGETS = {
 }
 
 __all__ = [
+    "BARYCENTERS",
     "TARGETS",
+    "barycenter",
+    "batched_barycenter",
     "CobraTarget",
     "FairDDTarget",
     "RowPlan",

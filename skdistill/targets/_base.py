@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +21,29 @@ class RowPlan:
     row: np.ndarray
     weight: np.ndarray
     row_class: np.ndarray
+    #: Optional map from the row statistics to the matched targets and their classes (e.g.
+    #: per-group statistics to one barycenter per class); ``None`` matches the rows as they are.
+    combine: Callable | None = None
 
     @property
     def n_rows(self) -> int:
-        """Number of real statistics (matching terms)."""
+        """Number of real statistics computed from the batch."""
         return int(self.row_class.shape[0])
+
+    def targets(self, statistics):
+        """The matched targets and their classes, from the row statistics."""
+        if self.combine is None:
+            return statistics, self.row_class
+        return self.combine(statistics)
+
+
+def cell_rows(classes, groups, n_groups):
+    """One row per (class, group) cell present.
+
+    Returns the row of each sample, and the class and group of each row.
+    """
+    cells, row = np.unique(classes * n_groups + groups, return_inverse=True)
+    return row, cells // n_groups, cells % n_groups
 
 
 def segment_mean_weights(segment, n_segments):

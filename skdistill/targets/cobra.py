@@ -1,25 +1,66 @@
 """COBRA target: the barycenter of the group statistics of each class."""
 
-import numpy as np
+from __future__ import annotations
 
-from ._base import RowPlan, Target
+import numpy as np
+import torch
+
+from ._base import RowPlan, Target, cell_rows, segment_mean_weights
+from .barycenter import KINDS, batched_barycenter
 
 
 class CobraTarget(Target):
-    """Match ``m*_y = (1 / G_y) sum_a Phi_{T_{a|y}}``, the mean of the per-group means.
+    """Match ``m*_y = argmin_m sum_a w_a d(Phi_{T_{a|y}}, m)``, a barycenter of group statistics.
 
-    Under a squared (Q-)norm discrepancy the barycenter has this closed form, which is a
-    weighted mean of per-sample representations with weights ``1 / (G_y n_{a|y})``: one pass
-    over the batch computes it. ``G_y`` counts the groups present in class ``y``'s batch.
+    With the default squared-L2 discrepancy (``barycenter="mean"``) the barycenter is the
+    weighted mean of the group means, which is a weighted mean of per-sample representations
+    with weights ``w_a / (sum_{a'} w_{a'} n_{a|y})``: one pass over the batch computes it. Other
+    discrepancies need the group statistics explicitly: they come from the same single pass
+    (one row per present (class, group) cell), and are then reduced to one barycenter per class.
+
+    Parameters
+    ----------
+    barycenter : {"mean", "l1", "l2", "linf", "cosine", "huber"}, default="mean"
+        Discrepancy ``d``; see :func:`skdistill.targets.barycenter`.
+    weights : array-like of shape (n_groups,), default=None
+        Group weights ``w_a`` (uniform when None), renormalised over the groups present in
+        each class's batch.
+    delta : float, default=1.0
+        Huber threshold.
     """
 
     name = "cobra"
     stratified = True
 
+    def __init__(self, barycenter="mean", weights=None, delta=1.0):
+        if barycenter not in KINDS:
+            raise ValueError(f"barycenter must be one of {list(KINDS)}; got {barycenter!r}.")
+        self.barycenter = barycenter
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.delta = delta
+
+    def _group_weights(self, groups):
+        return np.ones(groups.shape[0]) if self.weights is None else self.weights[groups]
+
     def plan(self, classes, groups, n_classes, n_groups):
         """Return the :class:`RowPlan` of a batch with the given class and group codes."""
-        cell = classes * n_groups + groups
-        cell_counts = np.bincount(cell, minlength=n_classes * n_groups).reshape(n_classes, n_groups)
-        groups_present = (cell_counts > 0).sum(axis=1)
-        weight = 1.0 / (groups_present[classes] * cell_counts[classes, groups])
-        return RowPlan(row=classes, weight=weight, row_class=np.arange(n_classes))
+        row, row_class, row_group = cell_rows(classes, groups, n_groups)
+        w_row = self._group_weights(row_group)
+        if self.barycenter == "mean":
+            # one row per class: sample weight w_a / (sum of w over present groups * n_{a|y})
+            w_class = np.bincount(row_class, weights=w_row, minlength=n_classes)
+            n_cell = np.bincount(row)
+            weight = w_row[row] / (w_class[row_class[row]] * n_cell[row])
+            return RowPlan(row=classes, weight=weight, row_class=np.arange(n_classes))
+
+        def combine(stats):
+            flat = stats.reshape(stats.shape[0], -1)
+            points = flat.new_zeros((n_classes, n_groups, flat.shape[1]))
+            points[row_class, row_group] = flat
+            w = torch.zeros((n_classes, n_groups), dtype=flat.dtype, device=flat.device)
+            w[row_class, row_group] = torch.as_tensor(w_row, dtype=flat.dtype, device=flat.device)
+            centres = batched_barycenter(points, w, self.barycenter, delta=self.delta)
+            return centres.reshape(n_classes, *stats.shape[1:]), np.arange(n_classes)
+
+        weight = segment_mean_weights(row, row_class.shape[0])
+        return RowPlan(row=row, weight=weight, row_class=row_class, combine=combine)

@@ -1,8 +1,6 @@
 """FairDD target: one matching term per (class, group), summed."""
 
-import numpy as np
-
-from ._base import RowPlan, Target, segment_mean_weights
+from ._base import RowPlan, Target, cell_rows, segment_mean_weights
 
 
 class FairDDTarget(Target):
@@ -17,6 +15,6 @@ class FairDDTarget(Target):
 
     def plan(self, classes, groups, n_classes, n_groups):
         """Return the :class:`RowPlan` of a batch with the given class and group codes."""
-        cells, row = np.unique(classes * n_groups + groups, return_inverse=True)
-        weight = segment_mean_weights(row, cells.shape[0])
-        return RowPlan(row=row, weight=weight, row_class=cells // n_groups)
+        row, row_class, _ = cell_rows(classes, groups, n_groups)
+        weight = segment_mean_weights(row, row_class.shape[0])
+        return RowPlan(row=row, weight=weight, row_class=row_class)
