@@ -172,7 +172,9 @@ class BarycentricDistiller(BaseEstimator):
     group_counts_ : DataFrame
         Class x group table of training-sample counts.
     group_imputation_ : dict or None
-        With imputed groups: ``n_missing``, ``fraction_missing`` and ``n_clusters``.
+        With imputed groups: ``n_missing``, ``fraction_missing``, ``n_clusters``, ``imputed``
+        (mask of the samples whose group was imputed) and ``codes`` (every sample's group, as
+        an index into ``groups_``).
     absent_cells_ : list of tuple
         ``(class, group)`` pairs with no training sample; they are skipped for that class.
     n_iter_ : int
@@ -428,6 +430,8 @@ class BarycentricDistiller(BaseEstimator):
             "n_missing": int(missing.sum()),
             "fraction_missing": float(missing.mean()),
             "n_clusters": k,
+            "imputed": missing,
+            "codes": g_codes,
         }
         return g_codes
 

@@ -52,6 +52,8 @@ def test_colored_mnist_is_seeded_and_checks_arguments():
     a = load_colored_mnist("fg", n_train=1000, random_state=1)
     b = load_colored_mnist("fg", n_train=1000, random_state=1)
     np.testing.assert_array_equal(a.X_train, b.X_train)
+    small = load_colored_mnist("bg", n_train=1000, n_test=100)
+    assert small.X_test.shape[0] == 1000 and np.bincount(small.y_test).min() == 100
     with pytest.raises(ValueError, match="variant"):
         load_colored_mnist("xy")
     with pytest.raises(ValueError, match="skew"):

