@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _num_samples
 
 MSG_X_DIM = (
     "X must be a 2-D table (n_samples, n_features) or images of shape (N, H, W), "
@@ -30,9 +33,14 @@ MSG_X_NONFINITE = (
     "before calling fit."
 )
 MSG_X_STRINGS = (
-    "X has dtype {dtype}, which is not numeric. Convert it to numbers first, e.g. with "
-    "sklearn.preprocessing.OneHotEncoder for categorical columns."
+    "X has dtype {dtype}, which is not numeric ({detail}). Convert it to numbers first, e.g. "
+    "with sklearn.preprocessing.OneHotEncoder for categorical columns."
 )
+MSG_X_SPARSE = (
+    "X is a sparse matrix, and sparse input is not supported: synthetic samples are dense. "
+    "Pass X.toarray(), or reduce the features first (e.g. sklearn.decomposition.TruncatedSVD)."
+)
+MSG_X_COMPLEX = "Complex data not supported: X has dtype {dtype}; pass real numbers."
 
 
 def _is_torch(X):
@@ -62,7 +70,7 @@ class Codec:
     # ------------------------------------------------------------------ encode
     def encode(self, X) -> torch.Tensor:
         """Map data of the fitted kind to a standardised float32 tensor (a copy)."""
-        arr = _to_float_array(X, self.kind)
+        arr = _to_float_array(X)
         if self.kind == "image":
             arr = _to_nchw(arr, self.layout)
             if self.dtype == np.uint8:
@@ -98,7 +106,7 @@ class Codec:
         return z
 
 
-def _to_float_array(X, kind):
+def _to_float_array(X):
     if isinstance(X, pd.DataFrame):
         return X.to_numpy(dtype=np.float64)
     if _is_torch(X):
@@ -112,6 +120,12 @@ def _to_nchw(arr, layout):
     if layout == "NHW":
         return arr[:, None]
     return arr
+
+
+def _holds_strings(X):
+    """Whether an object array holds any str or bytes (numbers stored as objects are fine)."""
+    is_text = np.frompyfunc(lambda v: isinstance(v, (str, bytes)), 1, 1)
+    return bool(is_text(np.asarray(X, dtype=object)).any())
 
 
 def _image_layout(shape):
@@ -153,14 +167,23 @@ def fit_codec(X) -> Codec:
     Raises ``TypeError`` for non-numeric data and ``ValueError`` for NaN/inf values or shapes
     that are neither tables nor images.
     """
+    if sp.issparse(X):
+        raise TypeError(MSG_X_SPARSE)
     container = "pandas" if isinstance(X, pd.DataFrame) else "torch" if _is_torch(X) else "numpy"
     if container == "pandas":
         _check_pandas(X)
     else:
         dtype = _raw_dtype(X)
-        if dtype.kind not in "biuf":
-            raise TypeError(MSG_X_STRINGS.format(dtype=dtype))
-    arr = _to_float_array(X, None)
+        if dtype.kind == "c":
+            raise ValueError(MSG_X_COMPLEX.format(dtype=dtype))
+        if dtype.kind not in "biufO":
+            raise TypeError(MSG_X_STRINGS.format(dtype=dtype, detail="not a number type"))
+        if dtype.kind == "O" and _holds_strings(X):
+            raise TypeError(MSG_X_STRINGS.format(dtype=dtype, detail="it holds strings"))
+    try:
+        arr = _to_float_array(X)
+    except (TypeError, ValueError) as exc:  # object arrays holding non-numbers
+        raise TypeError(MSG_X_STRINGS.format(dtype=_raw_dtype(X), detail=exc)) from exc
     if arr.ndim not in (2, 3, 4):
         raise ValueError(MSG_X_DIM.format(ndim=arr.ndim, shape=arr.shape))
     _check_finite(arr)
@@ -239,10 +262,10 @@ def scalar(value):
 
 
 def n_samples(obj) -> int:
-    """Number of samples of an array-like, DataFrame, Series or tensor."""
-    if hasattr(obj, "shape") and len(obj.shape) > 0:
+    """Number of samples of an array-like, DataFrame, Series, tensor or Dataset."""
+    if _is_torch(obj) or isinstance(obj, DatasetSamples):
         return int(obj.shape[0])
-    return len(obj)
+    return _num_samples(obj)
 
 
 def check_lengths(**named):
@@ -264,6 +287,7 @@ def encode_labels(y):
         raise ValueError(f"y must be 1-D (one label per sample); got shape {values.shape}.")
     if pd.isna(values).any():
         raise ValueError(MSG_Y_MISSING)
+    check_classification_targets(values)  # refuses continuous targets ("Unknown label type")
     classes, codes = np.unique(values, return_inverse=True)
     return classes, codes.astype(np.int64)
 
@@ -330,8 +354,8 @@ MSG_DATASET_ITERABLE = (
     "(with __len__ and __getitem__) or an array."
 )
 MSG_Y_REQUIRED = (
-    "y is required unless X is a torch Dataset whose items are (x, y) or "
-    "(x, y, sensitive_feature) tuples."
+    "requires y to be passed, but the target y is None: y is required unless X is a torch "
+    "Dataset whose items are (x, y) or (x, y, sensitive_feature) tuples."
 )
 
 #: Items read to estimate the per-channel (or per-feature) statistics of a Dataset.
@@ -395,10 +419,11 @@ def read_dataset(dataset, y, sensitive_features):
                 else f"a {type(first).__name__}"
             )
             raise TypeError(MSG_DATASET_ITEM.format(got=got))
-        items = [dataset[i] for i in range(n)]
-        y = np.asarray([_scalar_label(item[1]) for item in items])
+        # one pass over the items, keeping only their labels (never every x at once)
+        labels = [tuple(map(_scalar_label, dataset[i][1:])) for i in range(n)]
+        y = np.asarray([lab[0] for lab in labels])
         if sensitive_features is None and len(first) == 3:
-            sensitive_features = np.asarray([_scalar_label(item[2]) for item in items])
+            sensitive_features = np.asarray([lab[1] for lab in labels])
     stats_index = np.unique(np.linspace(0, n - 1, min(n, DATASET_STATS_ITEMS)).astype(int))
     sample = torch.stack([_item_x(dataset[int(i)], int(i)) for i in stats_index])
     codec = fit_codec(sample)

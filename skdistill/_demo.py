@@ -160,14 +160,20 @@ def run_demo(
     start = time.perf_counter()
     data = _load(dataset)
     image = np.ndim(data.X_train) > 2
-    eval_kw = dict(device=device)
-    if image:
-        eval_kw["epochs"] = cfg["eval_epochs"]
 
-    def evaluate(X, y, runs, seed, epochs=None):
-        kw = dict(eval_kw, epochs=epochs) if epochs else eval_kw
+    def evaluate(X, y, runs, seed, epochs):
+        """Runs of fresh models trained on (X, y); epochs only matter for the image ConvNets."""
+        kw = {"epochs": epochs} if image else {}
         return evaluate_synthetic(
-            X, y, data.X_test, data.y_test, data.A_test, n_runs=runs, random_state=seed, **kw
+            X,
+            y,
+            data.X_test,
+            data.y_test,
+            data.A_test,
+            n_runs=runs,
+            random_state=seed,
+            device=device,
+            **kw,
         ).runs
 
     rows, synthetic = [], {}
@@ -178,7 +184,9 @@ def run_demo(
         log(f"[demo] random {cfg['ipc']} real samples per class (seed {seed})")
         X_r, y_r = random_subset(data.X_train, data.y_train, cfg["ipc"], random_state=seed)
         rows.append(
-            evaluate(X_r, y_r, cfg["eval_runs"], seed).assign(row="random", distil_seconds=0.0)
+            evaluate(X_r, y_r, cfg["eval_runs"], seed, cfg["eval_epochs"]).assign(
+                row="random", distil_seconds=0.0
+            )
         )
     for target in targets:
         for seed in range(cfg["seeds"]):
@@ -197,7 +205,7 @@ def run_demo(
             seconds = time.perf_counter() - tic
             X_s, y_s = distiller.transform()
             synthetic.setdefault(target, (X_s, y_s))
-            runs = evaluate(X_s, y_s, cfg["eval_runs"], seed)
+            runs = evaluate(X_s, y_s, cfg["eval_runs"], seed, cfg["eval_epochs"])
             log(
                 f"[demo] {target:8s} seed {seed}: distilled in {seconds:.1f}s, accuracy "
                 f"{100 * runs.accuracy.mean():.1f}%, EOD_M {100 * runs.eod_max.mean():.1f}"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset
@@ -48,7 +48,7 @@ MSG_NO_CUDA = (
     "device={device!r} was requested but CUDA is not available on this machine; "
     "use device='cpu', or device='auto' to take CUDA only when it is there."
 )
-MSG_ONE_CLASS = "y has a single class ({cls!r}); distillation needs at least two classes."
+MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
 MSG_SMALL_CLASS = (
     "class {cls!r} has {n} sample(s) but ipc={ipc} synthetic samples per class were requested. "
     "Lower ipc to at most {limit}, drop or merge this class, or collect more samples of it."
@@ -333,6 +333,14 @@ class BarycentricDistiller(BaseEstimator):
         """
         return self.fit(X, y, sensitive_features=sensitive_features).transform()
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform() returns the learnt synthetic set (X_syn, y_syn), whatever X it is given
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        tags.target_tags.required = True
+        tags.input_tags.three_d_array = True  # images (N, H, W)
+        return tags
+
     # ------------------------------------------------------------------ validation
     def _validate_inputs(self, X, y, sensitive_features):
         if isinstance(X, Dataset):
@@ -444,7 +452,7 @@ class BarycentricDistiller(BaseEstimator):
         real = X if isinstance(X, DatasetSamples) else codec.encode(X)
         g_codes = self._impute_groups(real, g_codes, rng)
         index = ClassGroupIndex(y_codes, g_codes, n_classes, n_groups)
-        self._record_data_attributes(X, codec, classes, groups, index)
+        self._record_data_attributes(codec, classes, groups, index)
 
         method = METHODS[self.method](
             codec.sample_shape,
@@ -628,7 +636,7 @@ class BarycentricDistiller(BaseEstimator):
             labels = pd.Series(labels, name=y.name, dtype=y.dtype)
         self.y_synthetic_ = labels
 
-    def _record_data_attributes(self, X, codec, classes, groups, index):
+    def _record_data_attributes(self, codec, classes, groups, index):
         self.classes_ = classes
         self.groups_ = groups
         self.group_counts_ = pd.DataFrame(

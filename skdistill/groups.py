@@ -151,7 +151,7 @@ def impute_groups(X, sensitive_features, *, n_clusters=None, random_state=None):
     names, known_codes = np.unique(values[~missing], return_inverse=True)
     codes = np.full(values.shape[0], -1, dtype=np.int64)
     codes[~missing] = known_codes
-    features = _to_float_array(X, None).reshape(values.shape[0], -1)
+    features = _to_float_array(X).reshape(values.shape[0], -1)
     features = StandardScaler().fit_transform(features)
     k = n_clusters or max(names.shape[0], 1)
     seed = check_random_state(random_state).randint(2**31 - 1)

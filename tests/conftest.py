@@ -24,3 +24,12 @@ def images():
 
 
 TINY = dict(n_iter=3, batch_real=16, net_width=4, net_depth=2, random_state=0)
+
+
+def tiny_fit(X, y, groups=None, **params):
+    """Fit a tiny distiller (3 iterations, 3 samples per class) with overrides."""
+    from skdistill import BarycentricDistiller
+
+    kw = dict(TINY, ipc=3)
+    kw.update(params)
+    return BarycentricDistiller(**kw).fit(X, y, sensitive_features=groups)

@@ -3,17 +3,12 @@ import pandas as pd
 import pytest
 import torch
 from conftest import TINY
+from conftest import tiny_fit as fit
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from skdistill import BarycentricDistiller
 from skdistill.methods import DistributionMatching
-
-
-def fit(X, y, groups=None, **params):
-    kw = dict(TINY, ipc=3)
-    kw.update(params)
-    return BarycentricDistiller(**kw).fit(X, y, sensitive_features=groups)
 
 
 # ---------------------------------------------------------------- scikit-learn face

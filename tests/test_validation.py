@@ -2,15 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY
-
-from skdistill import BarycentricDistiller
-
-
-def fit(X, y, groups=None, **params):
-    kw = dict(TINY, ipc=3)
-    kw.update(params)
-    return BarycentricDistiller(**kw).fit(X, y, sensitive_features=groups)
+from conftest import tiny_fit as fit
 
 
 def test_mismatched_lengths_name_each_argument(tabular):
@@ -52,7 +44,7 @@ def test_one_sample_class_and_ipc_larger_than_a_class(tabular):
 
 def test_single_class(tabular):
     X, _, _ = tabular
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="only one class"):
         fit(X, np.zeros(240))
 
 
@@ -181,5 +173,7 @@ def test_datasets_with_wrong_items(item, pattern):
 
 def test_y_is_required_for_arrays(tabular):
     X, _, _ = tabular
-    with pytest.raises(ValueError, match="y is required unless X is a torch Dataset"):
+    with pytest.raises(
+        ValueError, match="target y is None: y is required unless X is a torch Dataset"
+    ):
         fit(X, None)
