@@ -431,7 +431,9 @@ class BarycentricDistiller(BaseEstimator):
         self.group_imputation_ = None
         if not missing.any():
             return g_codes
-        features = real[np.arange(len(real))].reshape(len(real), -1).numpy()
+        # an in-memory tensor is used as it is; a Dataset is read once, in full
+        data = real if torch.is_tensor(real) else real[np.arange(len(real))]
+        features = data.reshape(len(real), -1).numpy()
         k = self.n_impute_clusters or int(g_codes.max()) + 1
         g_codes, _ = kmeans_impute(features, g_codes, k, int(rng.integers(2**31 - 1)))
         self.group_imputation_ = {

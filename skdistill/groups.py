@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch, check_random_state
 
-from ._data import _to_float_array
+from ._data import _to_float_array, encode_groups
 
 
 def _labels(sensitive_features):
@@ -147,10 +147,8 @@ def impute_groups(X, sensitive_features, *, n_clusters=None, random_state=None):
         every sample).
     """
     values = _labels(sensitive_features)
-    missing = pd.isna(values)
-    names, known_codes = np.unique(values[~missing], return_inverse=True)
-    codes = np.full(values.shape[0], -1, dtype=np.int64)
-    codes[~missing] = known_codes
+    names, codes = encode_groups(values, values.shape[0], allow_missing=True)
+    missing = codes < 0
     features = _to_float_array(X).reshape(values.shape[0], -1)
     features = StandardScaler().fit_transform(features)
     k = n_clusters or max(names.shape[0], 1)
