@@ -38,7 +38,8 @@ from ._persistence import (
 from ._sampling import ClassGroupIndex
 from .groups import kmeans_impute
 from .methods import METHODS
-from .nn import min_image_size
+from .methods.augment import DSA, make_augment
+from .nn import NORMS, min_image_size
 from .targets import BARYCENTERS, TARGETS, CobraTarget
 
 MSG_DEVICE_UNKNOWN = (
@@ -74,6 +75,11 @@ MSG_BARYCENTER_WEIGHTS = (
     "barycenter_weights must give one non-negative weight per group {groups}, as a dict "
     "{{group: weight}} or a sequence in that order, with a positive sum; got {got!r}."
 )
+MSG_METHOD_OPTION = (
+    "{param}={value!r} does not apply to method={method!r}; leave it at None, or use a method "
+    "that takes it ({methods})."
+)
+MSG_IMAGES_ONLY = "{what} needs images, but X is tabular; leave it unset for tabular data."
 MSG_NONFINITE_LOSS = (
     "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
     "iteration is kept on the estimator. Lower lr (now {lr}) and fit again."
@@ -107,9 +113,17 @@ class BarycentricDistiller(BaseEstimator):
 
     Parameters
     ----------
-    method : {"dm"}, default="dm"
-        Matching method. ``"dm"`` matches mean embeddings of a freshly drawn random network
-        (ConvNet for images, MLP for tables) with the squared L2 distance.
+    method : {"dm", "dc", "idc"}, default="dm"
+        Matching method (ConvNet for images, MLP for tables):
+
+        - ``"dm"``, distribution matching: mean embeddings of a freshly drawn random network,
+          squared L2 distance;
+        - ``"dc"``, gradient matching: per-class gradients of the classification loss of a
+          network trained on the synthetic set between matching steps (``outer_loop`` /
+          ``inner_loop``), layer-wise cosine distance; ``augment="dsa"`` gives DSA;
+        - ``"idc"``, gradient matching with multi-formation: each stored image holds
+          ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
+          kept in the input's range, the network trained on real data. Images only.
     target : {"vanilla", "uniform", "fairdd", "cobra"}, default="cobra"
         How group statistics combine into the matched target.
     ipc : int, default=10
@@ -120,8 +134,9 @@ class BarycentricDistiller(BaseEstimator):
         Real samples per class per iteration. Group-aware targets draw a group-stratified
         batch: every group of the class contributes ``ceil(batch_real / G_y)`` samples, or all
         of its samples when it has fewer.
-    lr : float, default=1.0
-        Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units.
+    lr : float or None, default=None
+        Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units;
+        ``None`` takes the method's reference value (dm 1.0, dc 0.1, idc 0.05).
     init : {"real", "random_real", "noise"}, default="real"
         ``"real"``: real samples of the class, cycling through its groups (group-balanced);
         ``"random_real"``: real samples of the class drawn at random; ``"noise"``: standard
@@ -129,6 +144,25 @@ class BarycentricDistiller(BaseEstimator):
     net_width, net_depth : int or None, default=None
         Size of the embedding network; ``None`` uses the reference values (ConvNet 128/3 for
         images, MLP 256/2 for tables).
+    net_norm : {"instance", "batch", "none"} or None, default=None
+        Normalisation of the ConvNet; instance norm when None. Batch norm statistics are
+        taken from real data and frozen while matching gradients.
+    distance : str or None, default=None
+        Matching distance; ``None`` takes the method's reference: ``"l2"`` (squared) or
+        ``"l1"`` for dm; ``"layerwise"``, ``"mse"`` or ``"cos"`` for dc; ``"mse"`` or
+        ``"l1"`` for idc.
+    augment : {"dsa"}, DSA instance or None, default=None
+        Differentiable siamese augmentation: the same random transform for the real and
+        the synthetic batch of a class, drawn from ``random_state``. ``"dsa"`` leaves flips
+        out for single-channel images; pass ``skdistill.methods.DSA(flip=False)`` for other
+        digit-like images. Images only.
+    outer_loop, inner_loop : int or None, default=None
+        dc/idc: matching steps per iteration, and the network updates between two of them
+        (dc: epochs on the synthetic set; idc: batches of 128 real samples). ``None`` takes
+        the reference schedule for ``ipc`` (dc: 1->(1, 1), 10->(10, 50), 20->(20, 25),
+        30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc: (100, 4)).
+    factor : int or None, default=None
+        idc: multi-formation factor (2 when None); image sides must be divisible by it.
     device : str or torch.device, default="auto"
         ``"auto"`` takes CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -206,10 +240,16 @@ class BarycentricDistiller(BaseEstimator):
         "ipc": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_real": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), None],
         "init": [StrOptions({"real", "random_real", "noise"})],
         "net_width": [Interval(Integral, 1, None, closed="left"), None],
         "net_depth": [Interval(Integral, 1, None, closed="left"), None],
+        "net_norm": [StrOptions(set(NORMS)), None],
+        "distance": [str, None],
+        "augment": [StrOptions({"dsa"}), DSA, None],
+        "outer_loop": [Interval(Integral, 1, None, closed="left"), None],
+        "inner_loop": [Interval(Integral, 0, None, closed="left"), None],
+        "factor": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -230,10 +270,16 @@ class BarycentricDistiller(BaseEstimator):
         *,
         n_iter=500,
         batch_real=256,
-        lr=1.0,
+        lr=None,
         init="real",
         net_width=None,
         net_depth=None,
+        net_norm=None,
+        distance=None,
+        augment=None,
+        outer_loop=None,
+        inner_loop=None,
+        factor=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -254,6 +300,12 @@ class BarycentricDistiller(BaseEstimator):
         self.init = init
         self.net_width = net_width
         self.net_depth = net_depth
+        self.net_norm = net_norm
+        self.distance = distance
+        self.augment = augment
+        self.outer_loop = outer_loop
+        self.inner_loop = inner_loop
+        self.factor = factor
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -456,27 +508,30 @@ class BarycentricDistiller(BaseEstimator):
         index = ClassGroupIndex(y_codes, g_codes, n_classes, n_groups)
         self._record_data_attributes(codec, classes, groups, index)
 
-        method = METHODS[self.method](
-            codec.sample_shape,
-            n_classes,
-            net_width=self.net_width,
-            net_depth=self.net_depth,
-            device=device,
-        )
+        method = self._make_method(codec, n_classes, device)
+        lr = method.default_lr if self.lr is None else self.lr
 
         if device.type == "cuda" and torch.is_tensor(real):
             real = real.pin_memory()
-        synthetic = self._initial_synthetic(real, index, rng).to(device).requires_grad_(True)
-        optimizer = torch.optim.SGD([synthetic], lr=self.lr, momentum=0.5)
+        synthetic = self._initial_synthetic(real, index, rng, method).to(device)
+        synthetic.requires_grad_(True)
+        optimizer = torch.optim.SGD([synthetic], lr=lr, momentum=0.5)
+        synthetic_labels = np.repeat(np.arange(n_classes), self.ipc)
+
+        def sample_real(n):
+            """``n`` real samples drawn uniformly (for methods that train on real data)."""
+            pick = rng.choice(y_codes.shape[0], min(n, y_codes.shape[0]), replace=False)
+            return real[pick].to(device), torch.as_tensor(y_codes[pick], device=device)
 
         history = {"loss": [], "seconds": []}
         fingerprint = None
         if self.checkpoint_dir is not None:
             fingerprint = self._fingerprint(real, codec, y_codes, g_codes)
             if resume:
-                self._restore(fingerprint, synthetic, optimizer, rng, history)
+                self._restore(fingerprint, synthetic, optimizer, rng, history, method)
         last_good = synthetic.detach().clone()
         rng_state = rng.bit_generator.state
+        method_state = method.state_dict()
         done = len(history["loss"])
         offset = history["seconds"][-1] if done else 0.0
         start = time.perf_counter()
@@ -496,29 +551,38 @@ class BarycentricDistiller(BaseEstimator):
                     "synthetic": last_good.cpu(),
                     "optimizer": _to_cpu(optimizer.state_dict()),
                     "rng": rng_state,
+                    "method": method_state,
                     "history": history,
                 },
             )
 
         try:
             for it in progress:
-                batch = index.sample(rng, self.batch_real, target.stratified)
-                plan = target.plan(y_codes[batch], g_codes[batch], n_classes, n_groups)
-                x_real = real[batch].to(device, non_blocking=True)
-                method.begin_iteration(int(rng.integers(2**62)))
-                optimizer.zero_grad(set_to_none=True)
-                value = method.match(x_real, plan, synthetic, self.ipc).item()
-                if not math.isfinite(value):
-                    raise FloatingPointError(
-                        MSG_NONFINITE_LOSS.format(value=value, it=it, lr=self.lr)
-                    )
-                optimizer.step()
-                if not torch.isfinite(synthetic).all():
-                    raise FloatingPointError(
-                        MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=self.lr)
-                    )
+                value = 0.0
+                for step in range(method.outer_loop):
+                    if step:
+                        method.inner_update(synthetic.detach(), synthetic_labels, sample_real)
+                    batch = index.sample(rng, self.batch_real, target.stratified)
+                    plan = target.plan(y_codes[batch], g_codes[batch], n_classes, n_groups)
+                    x_real = real[batch].to(device, non_blocking=True)
+                    if step == 0:
+                        method.begin_iteration(int(rng.integers(2**62)))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = method.match(x_real, plan, synthetic, self.ipc).item()
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(
+                            MSG_NONFINITE_LOSS.format(value=loss, it=it, lr=lr)
+                        )
+                    optimizer.step()
+                    method.after_step(synthetic)
+                    if not torch.isfinite(synthetic).all():
+                        raise FloatingPointError(
+                            MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=lr)
+                        )
+                    value += loss / method.outer_loop
                 last_good = synthetic.detach().clone()
                 rng_state = rng.bit_generator.state
+                method_state = method.state_dict()
                 history["loss"].append(value)
                 history["seconds"].append(offset + time.perf_counter() - start)
                 progress.set_postfix(loss=f"{value:.4g}", refresh=False)
@@ -538,7 +602,7 @@ class BarycentricDistiller(BaseEstimator):
             )
         finally:
             progress.close()
-            self._store_synthetic(last_good, codec, y)
+            self._store_synthetic(method.decode(last_good, self.ipc), codec, y, method)
             self.n_iter_ = len(history["loss"])
             self.fit_time_ = time.perf_counter() - start
             self.history_ = pd.DataFrame({"iteration": np.arange(1, self.n_iter_ + 1), **history})
@@ -556,7 +620,7 @@ class BarycentricDistiller(BaseEstimator):
         parts += [torch.as_tensor(np.concatenate([codec.mean, codec.scale]))]  # scale and shift
         return {"params": params, "data": "|".join(map(fingerprint_tensor, parts))}
 
-    def _restore(self, fingerprint, synthetic, optimizer, rng, history):
+    def _restore(self, fingerprint, synthetic, optimizer, rng, history, method):
         state = read_checkpoint(self.checkpoint_dir)
         if state is None:
             warnings.warn(
@@ -589,6 +653,7 @@ class BarycentricDistiller(BaseEstimator):
             synthetic.copy_(state["synthetic"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["rng"]
+        method.load_state_dict(state.get("method", {}))
         history["loss"][:] = state["history"]["loss"]
         history["seconds"][:] = state["history"]["seconds"]
 
@@ -631,9 +696,10 @@ class BarycentricDistiller(BaseEstimator):
         check_is_fitted(self, "X_synthetic_")
         return save_synthetic_set(self, path)
 
-    def _store_synthetic(self, synthetic, codec, y):
+    def _store_synthetic(self, synthetic, codec, y, method):
         self.X_synthetic_ = codec.decode(synthetic)
-        labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(self.ipc)]
+        per_class = self.ipc * method.samples_per_stored()
+        labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(per_class)]
         if isinstance(y, pd.Series):
             labels = pd.Series(labels, name=y.name, dtype=y.dtype)
         self.y_synthetic_ = labels
@@ -659,20 +725,82 @@ class BarycentricDistiller(BaseEstimator):
                 f"{len(self.absent_cells_)} empty (class, group) cell(s) skipped"
             )
 
-    def _initial_synthetic(self, real, index, rng):
-        """The starting synthetic set, ``ipc`` samples per class, ordered by class."""
+    def _initial_synthetic(self, real, index, rng, method):
+        """The starting synthetic set, ``ipc`` stored samples per class, ordered by class.
+
+        A multi-formation method (idc) packs ``factor**2`` real samples into each stored one.
+        """
         if self.init == "noise":
             gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             shape = (index.n_classes * self.ipc, *real.shape[1:])
             return torch.randn(shape, generator=gen)
+        per_stored = method.samples_per_stored()
         chosen = []
         for cls in range(index.n_classes):
+            members = index.members(cls)
+            n = min(self.ipc * per_stored, members.shape[0])
             if self.init == "random_real":
-                members = index.members(cls)
-                chosen.append(rng.choice(members, self.ipc, replace=False))
+                pick = rng.choice(members, n, replace=False)
             else:
-                chosen.append(index.balanced_pick(cls, self.ipc, rng))
-        return real[np.concatenate(chosen)].clone()
+                pick = index.balanced_pick(cls, n, rng)
+            # a small class repeats samples to fill the stored slots of a multi-formation method
+            chosen.append(np.resize(pick, self.ipc * per_stored))
+        x = real[np.concatenate(chosen)].clone()
+        return x if per_stored == 1 else method.encode_initial(x)
+
+    def _make_method(self, codec, n_classes, device):
+        """The method object, with options that do not apply to it refused."""
+        cls = METHODS[self.method]
+        options = {
+            name: getattr(self, name)
+            for name in ("net_norm", "distance", "augment", "outer_loop", "inner_loop", "factor")
+            if getattr(self, name) is not None
+        }
+        for name, value in options.items():
+            if name not in cls.options:
+                takers = sorted(m for m, c in METHODS.items() if name in c.options)
+                raise ValueError(
+                    MSG_METHOD_OPTION.format(
+                        param=name, value=value, method=self.method, methods=", ".join(takers)
+                    )
+                )
+        if codec.kind != "image":
+            for what in ("augment", "net_norm"):
+                if what in options:
+                    raise ValueError(MSG_IMAGES_ONLY.format(what=what))
+            if self.method == "idc":
+                raise ValueError(MSG_IMAGES_ONLY.format(what="method='idc'"))
+        if "augment" in options:
+            options["augment"] = make_augment(options["augment"], codec.sample_shape[0])
+        if "distance" in options and options["distance"] not in cls.distances:
+            raise ValueError(
+                f"distance={options['distance']!r} is not one of {list(cls.distances)} for "
+                f"method={self.method!r}."
+            )
+        context = {"ipc": self.ipc, "bounds": _bounds(codec, device)}
+        context = {k: v for k, v in context.items() if k in cls.options}
+        return cls(
+            codec.sample_shape,
+            n_classes,
+            net_width=self.net_width,
+            net_depth=self.net_depth,
+            device=device,
+            **context,
+            **options,
+        )
+
+
+def _bounds(codec, device):
+    """``(low, high)`` of the input's value range in internal units, shaped ``(1, C, 1, 1)``."""
+    if codec.kind != "image":
+        return None
+    low, high = codec.value_range
+    if codec.dtype == np.uint8:
+        low, high = low / 255.0, high / 255.0
+    lo = (low - codec.mean) / codec.scale
+    hi = (high - codec.mean) / codec.scale
+    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)  # noqa: E731
+    return as_t(lo), as_t(hi)
 
 
 def _to_cpu(state):

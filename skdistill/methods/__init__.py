@@ -1,10 +1,23 @@
 """Matching methods: which representation of the data is matched, and with what distance."""
 
 from ._base import Method
+from .augment import DSA
+from .dc import GradientMatching, reference_loops
 from .dm import DistributionMatching
+from .idc import InformationIntensiveMatching
 
 METHODS = {
     "dm": DistributionMatching,
+    "dc": GradientMatching,
+    "idc": InformationIntensiveMatching,
 }
 
-__all__ = ["METHODS", "DistributionMatching", "Method"]
+__all__ = [
+    "DSA",
+    "METHODS",
+    "DistributionMatching",
+    "GradientMatching",
+    "InformationIntensiveMatching",
+    "Method",
+    "reference_loops",
+]

@@ -27,29 +27,112 @@ class Method:
     :class:`~skdistill.targets.RowPlan`, the weighted statistics of real samples, the
     per-class statistics of the synthetic samples, and a distance between them; the loss is
     ``sum_r D(real_r, synthetic_{row_class[r]})``.
+
+    One *iteration* of the distiller calls :meth:`begin_iteration`, then ``outer_loop``
+    matching steps (each: a fresh real batch, :meth:`match`, an optimiser step on the
+    synthetic set, :meth:`after_step`), with :meth:`inner_update` between consecutive steps.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the computation runs.
+    augment : DSA or None
+        Siamese augmentation applied to the real and the synthetic batch of each class with
+        the same parameters.
     """
 
     name = "base"
+    #: Estimator options the method takes (others are refused with a clear error).
+    options = frozenset()
+    #: Accepted ``distance`` values (the first is the default).
+    distances = ()
+    #: Learning rate of the synthetic samples when the estimator's ``lr`` is None.
+    default_lr = 1.0
+    #: Matching steps per iteration.
+    outer_loop = 1
+    #: Back-propagate one class at a time on every device (not only on the CPU).
+    per_class = False
 
-    def __init__(self, device):
+    def __init__(self, device, augment=None):
         self.device = device
+        self.augment = augment
         self.chunk = CPU_CHUNK if device.type == "cpu" else None
+        self.generator = torch.Generator()
+        self._siamese = None
 
+    # ------------------------------------------------------------------ life cycle hooks
     def begin_iteration(self, seed: int) -> None:
-        """Prepare the representation for one outer iteration (e.g. draw a fresh network)."""
+        """Prepare one outer iteration (e.g. draw a fresh network); seeds augmentation."""
+        self.generator.manual_seed(seed)
 
+    def inner_update(self, synthetic, synthetic_labels, sample_real) -> None:
+        """Update the representation between two matching steps of an iteration.
+
+        ``synthetic`` is detached; ``sample_real(n)`` draws ``n`` random real samples and
+        their class codes.
+        """
+
+    def after_step(self, synthetic) -> None:
+        """Project the synthetic set after an optimiser step (e.g. clamp to the value range)."""
+
+    def decode(self, synthetic, ipc) -> torch.Tensor:
+        """The training samples that the stored synthetic samples stand for (identity)."""
+        return synthetic
+
+    def samples_per_stored(self) -> int:
+        """Training samples decoded from each stored synthetic sample."""
+        return 1
+
+    def state_dict(self) -> dict:
+        """State carried from one iteration to the next (checkpointed)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+
+    # ------------------------------------------------------------------ statistics
     def real_statistics(self, x, plan: RowPlan) -> torch.Tensor:
         """``(n_rows, ...)`` statistics ``sum_{i in row r} weight_i phi(x_i)``."""
         raise NotImplementedError
 
-    def synthetic_statistics(self, x_syn, ipc) -> torch.Tensor:
-        """``(n_classes_in_x_syn, ...)`` statistics of consecutive ``ipc``-sized class blocks."""
+    def synthetic_statistics(self, x_syn, ipc, classes) -> torch.Tensor:
+        """``(len(classes), ...)`` statistics of consecutive ``ipc``-sized class blocks."""
         raise NotImplementedError
 
     def distance(self, real, synthetic) -> torch.Tensor:
         """Sum over rows of the distance between matched statistics."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ augmentation
+    def views(self, block, ipc, classes):
+        """The decoded, augmented training views of a block of stored synthetic samples."""
+        x = self.decode(block, ipc)
+        if self._siamese is None:
+            return x
+        per = x.shape[0] // len(classes)
+        return torch.cat(
+            [
+                self.augment.apply(x[k * per : (k + 1) * per], self._siamese[c])
+                for k, c in enumerate(classes)
+            ]
+        )
+
+    def _augment_real(self, x_real, sample_class, n_classes, ipc):
+        """Draw one siamese parameter set per class and augment the real batch with it."""
+        counts = np.bincount(sample_class, minlength=n_classes)
+        n_syn = ipc * self.samples_per_stored()
+        size = x_real.shape[-2:]
+        self._siamese = [
+            self.augment.draw(max(int(counts[c]), n_syn), self.generator, size)
+            for c in range(n_classes)
+        ]
+        out = torch.empty_like(x_real)
+        for c in np.flatnonzero(counts):
+            pos = torch.as_tensor(np.flatnonzero(sample_class == c), device=x_real.device)
+            out[pos] = self.augment.apply(x_real[pos], self._siamese[c])
+        return out
+
+    # ------------------------------------------------------------------ the loss
     def match(self, x_real, plan: RowPlan, synthetic, ipc) -> torch.Tensor:
         """Back-propagate the matching loss into ``synthetic.grad`` and return its value.
 
@@ -60,16 +143,23 @@ class Method:
         block, so it is back-propagated one class at a time on the CPU (cache-sized passes)
         and in one pass on other devices; the gradients are the same.
         """
-        real, row_class = plan.targets(self.real_statistics(x_real, plan))
         n_classes = synthetic.shape[0] // ipc
-        blocks = [np.arange(n_classes)] if self.chunk is None else np.arange(n_classes)[:, None]
+        self._siamese = None
+        if self.augment is not None:
+            x_real = self._augment_real(x_real, plan.row_class[plan.row], n_classes, ipc)
+        real, row_class = plan.targets(self.real_statistics(x_real, plan))
+        one_by_one = self.per_class or self.chunk is not None
+        blocks = np.arange(n_classes)[:, None] if one_by_one else [np.arange(n_classes)]
         total = torch.zeros((), device=synthetic.device)
         for classes in blocks:
             first = int(classes[0])
-            syn = self.synthetic_statistics(synthetic[first * ipc : (classes[-1] + 1) * ipc], ipc)
+            block = synthetic[first * ipc : (classes[-1] + 1) * ipc]
+            syn = self.synthetic_statistics(block, ipc, classes)
             rows = np.flatnonzero(np.isin(row_class, classes))
+            if rows.size == 0:
+                continue
             index = torch.as_tensor(row_class[rows] - first, device=syn.device)
             loss = self.distance(real[torch.as_tensor(rows, device=real.device)], syn[index])
-            loss.backward()
+            loss.backward(inputs=[synthetic])
             total += loss.detach()
         return total

@@ -27,14 +27,32 @@ class DistributionMatching(Method):
         Number of classes.
     net_width, net_depth : int or None
         Network size; ``None`` takes the reference defaults.
+    distance : {"l2", "l1"} or None
+        Squared L2 (the reference, when None) or L1 distance between mean embeddings.
     device : torch.device
         Where the network runs.
+    augment : DSA or None
+        Siamese augmentation of each class's real and synthetic batch.
     """
 
     name = "dm"
+    options = frozenset({"distance", "augment"})
+    distances = ("l2", "l1")
+    default_lr = 1.0
 
-    def __init__(self, sample_shape, n_classes, *, net_width=None, net_depth=None, device):
-        super().__init__(device)
+    def __init__(
+        self,
+        sample_shape,
+        n_classes,
+        *,
+        net_width=None,
+        net_depth=None,
+        distance=None,
+        device,
+        augment=None,
+    ):
+        super().__init__(device, augment)
+        self.distance_name = distance or "l2"
         self.network = build_network(sample_shape, n_classes, net_width, net_depth).to(device)
         self.network.requires_grad_(False)  # only the synthetic samples are optimised
         self.template = None
@@ -50,11 +68,12 @@ class DistributionMatching(Method):
         with torch.no_grad():
             return weighted_row_sums(chunked(self.network.embed, x, self.chunk), plan)
 
-    def synthetic_statistics(self, x_syn, ipc):
+    def synthetic_statistics(self, x_syn, ipc, classes):
         """Mean embedding of each class block."""
-        emb = self.network.embed(x_syn)
+        emb = self.network.embed(self.views(x_syn, ipc, classes))
         return emb.reshape(-1, ipc, emb.shape[1]).mean(dim=1)
 
     def distance(self, real, synthetic):
-        """Sum of squared L2 distances."""
-        return ((real - synthetic) ** 2).sum()
+        """Sum of squared L2 (or L1) distances."""
+        diff = real - synthetic
+        return (diff**2).sum() if self.distance_name == "l2" else diff.abs().sum()

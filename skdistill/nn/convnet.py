@@ -7,10 +7,12 @@ from torch import nn
 
 
 class ConvNet(nn.Module):
-    """``depth`` blocks of conv 3x3, instance norm, ReLU, 2x2 average pooling; a linear head.
+    """``depth`` blocks of conv 3x3, normalisation, ReLU, 2x2 average pooling; a linear head.
 
-    Instance normalisation is ``GroupNorm(width, width)``, as in the reference code; it
-    normalises each sample on its own, so batching several classes together changes nothing.
+    Instance normalisation (the default) is ``GroupNorm(width, width)``, as in the reference
+    code; it normalises each sample on its own, so batching several classes together changes
+    nothing. Batch normalisation couples the samples of a batch; gradient matching freezes its
+    statistics (computed on real data) before matching.
 
     Parameters
     ----------
@@ -24,9 +26,11 @@ class ConvNet(nn.Module):
         Channels of every convolution.
     depth : int, default=3
         Number of conv blocks; each halves the spatial size.
+    norm : {"instance", "batch", "none"}, default="instance"
+        Normalisation after each convolution.
     """
 
-    def __init__(self, in_channels, n_classes, image_size, width=128, depth=3):
+    def __init__(self, in_channels, n_classes, image_size, width=128, depth=3, norm="instance"):
         super().__init__()
         layers = []
         h, w = image_size
@@ -34,7 +38,7 @@ class ConvNet(nn.Module):
         for _ in range(depth):
             layers += [
                 nn.Conv2d(channels, width, kernel_size=3, padding=1),
-                nn.GroupNorm(width, width, affine=True),
+                _norm_layer(norm, width),
                 nn.ReLU(inplace=True),
                 nn.AvgPool2d(kernel_size=2, stride=2),
             ]
@@ -51,6 +55,19 @@ class ConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits."""
         return self.classifier(self.embed(x))
+
+
+NORMS = ("instance", "batch", "none")
+
+
+def _norm_layer(norm, width):
+    if norm == "instance":
+        return nn.GroupNorm(width, width, affine=True)
+    if norm == "batch":
+        return nn.BatchNorm2d(width)
+    if norm == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {list(NORMS)}; got {norm!r}.")
 
 
 def min_image_size(depth: int) -> int:

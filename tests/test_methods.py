@@ -1,0 +1,249 @@
+"""Gradient matching (dc, idc) and DSA: the identities that make every target one pass."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import TINY, tiny_fit
+
+from skdistill import BarycentricDistiller
+from skdistill.methods import DSA, GradientMatching, InformationIntensiveMatching, reference_loops
+from skdistill.methods.dc import layerwise_distance
+from skdistill.targets import TARGETS
+
+CPU = torch.device("cpu")
+
+
+def make_dc(norm=None, distance=None, n_classes=2):
+    method = GradientMatching(
+        (3, 8, 8),
+        n_classes,
+        ipc=2,
+        net_width=4,
+        net_depth=2,
+        net_norm=norm,
+        distance=distance,
+        device=CPU,
+    )
+    method.begin_iteration(3)
+    return method
+
+
+def batch(n_per_class=(9, 7), n_groups=3, seed=0):
+    rng = np.random.default_rng(seed)
+    classes = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    groups = rng.integers(0, n_groups, classes.shape[0])
+    groups[:n_groups] = np.arange(n_groups)  # every group present in class 0
+    x = torch.as_tensor(rng.normal(size=(classes.shape[0], 3, 8, 8)), dtype=torch.float32)
+    return x, classes, groups
+
+
+def full_batch_gradient(method, x, labels, weights):
+    """Reference: one autograd.grad call over the *whole* batch, with the given weights."""
+    loss = (
+        F.cross_entropy(method.network(x), torch.as_tensor(labels), reduction="none")
+        * torch.as_tensor(weights, dtype=torch.float32)
+    ).sum()
+    grads = torch.autograd.grad(loss, method.params)
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_single_pass_cobra_gradient_is_the_mean_of_per_group_gradients(norm):
+    method = make_dc(norm)
+    x, classes, groups = batch()
+    cobra = method.real_statistics(x, TARGETS["cobra"]().plan(classes, groups, 2, 3))
+    for c in range(2):
+        per_group = []
+        for g in np.unique(groups[classes == c]):  # one group at a time, its own mean loss
+            members = (classes == c) & (groups == g)
+            w = members / members.sum()
+            per_group.append(full_batch_gradient(method, x, classes, w))
+        expected = torch.stack(per_group).mean(0)
+        torch.testing.assert_close(cobra[c], expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["instance", "batch"])
+def test_partitioned_fairdd_gradients_equal_full_batch_autograd_calls(norm):
+    method = make_dc(norm)
+    x, classes, groups = batch()
+    plan = TARGETS["fairdd"]().plan(classes, groups, 2, 3)
+    rows = method.real_statistics(x, plan)
+    assert rows.shape[0] == plan.n_rows == len(set(zip(classes, groups)))
+    for r in range(plan.n_rows):
+        w = np.where(plan.row == r, plan.weight, 0.0)  # zero weight outside the row
+        torch.testing.assert_close(
+            rows[r], full_batch_gradient(method, x, classes, w), rtol=1e-4, atol=1e-6
+        )
+
+
+def test_vanilla_gradient_is_the_mean_loss_gradient_of_the_class():
+    method = make_dc()
+    x, classes, groups = batch()
+    rows = method.real_statistics(x, TARGETS["vanilla"]().plan(classes, groups, 2, 3))
+    for c in range(2):
+        w = (classes == c) / (classes == c).sum()
+        torch.testing.assert_close(
+            rows[c], full_batch_gradient(method, x, classes, w), rtol=1e-4, atol=1e-6
+        )
+
+
+def test_layerwise_distance_ignores_1d_parameters_and_is_one_minus_cosine_per_row():
+    shapes = [(2, 3), (2,)]
+    real = torch.tensor([[1.0, 0, 0, 0, 1, 0, 5, 5]])
+    syn = torch.tensor([[1.0, 0, 0, 0, -1, 0, -5, 9]])
+    # row 1: cosine 1 -> 0; row 2: cosine -1 -> 2; the bias (last two) is ignored
+    assert layerwise_distance(real, syn, shapes).item() == pytest.approx(2.0, abs=1e-5)
+
+
+def test_reference_loop_schedule():
+    assert [reference_loops(i) for i in (1, 10, 20, 30, 40, 50, 51)] == [
+        (1, 1),
+        (10, 50),
+        (20, 25),
+        (30, 20),
+        (40, 15),
+        (50, 10),
+        (100, 10),
+    ]
+    assert reference_loops(5) == (10, 50)
+
+
+# ---------------------------------------------------------------- DSA
+@pytest.mark.parametrize("seed", range(12))  # covers every transform family
+def test_dsa_applies_the_same_transform_to_both_batches(seed):
+    dsa = DSA()
+    real = torch.rand(6, 3, 16, 16)
+    syn = real[:2].clone()  # the same images as the first real ones
+    params = dsa.draw(6, torch.Generator().manual_seed(seed), (16, 16))
+    out_real, out_syn = dsa.apply(real, params), dsa.apply(syn, params)
+    torch.testing.assert_close(out_real[:2], out_syn)
+    again = dsa.draw(6, torch.Generator().manual_seed(seed), (16, 16))
+    assert again.family == params.family
+    torch.testing.assert_close(dsa.apply(real, again), out_real)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_dsa_is_differentiable_in_the_synthetic_images(seed):
+    dsa = DSA()
+    syn = torch.rand(3, 3, 16, 16, requires_grad=True)
+    params = dsa.draw(3, torch.Generator().manual_seed(seed), (16, 16))
+    out = dsa.apply(syn, params)
+    (out * torch.linspace(0, 1, out.numel()).reshape(out.shape)).sum().backward()
+    assert syn.grad is not None and syn.grad.abs().sum() > 0
+    if params.family != "flip" or (params.values["flip"][:3] >= 0.5).all():
+        return
+    assert not torch.equal(out, syn)  # a flip happened
+
+
+def test_dsa_families_and_no_flip_for_digits():
+    families = {
+        DSA(flip=False).draw(4, torch.Generator().manual_seed(s), (8, 8)).family for s in range(60)
+    }
+    assert families == {"color", "crop", "cutout", "scale", "rotate"}
+
+
+def test_dsa_draws_come_from_random_state_only(images):
+    X, y, groups = images
+    a = tiny_fit(X, y, groups, method="dc", augment="dsa", outer_loop=2, inner_loop=1)
+    torch.manual_seed(123)  # the global state must not matter
+    b = tiny_fit(X, y, groups, method="dc", augment="dsa", outer_loop=2, inner_loop=1)
+    np.testing.assert_array_equal(a.X_synthetic_, b.X_synthetic_)
+    c = tiny_fit(X, y, groups, method="dc", outer_loop=2, inner_loop=1)
+    assert not np.array_equal(a.X_synthetic_, c.X_synthetic_)
+
+
+# ---------------------------------------------------------------- the estimator
+@pytest.mark.parametrize("target", ["vanilla", "uniform", "fairdd", "cobra"])
+def test_same_random_state_gives_identical_dc_output(images, target):
+    X, y, groups = images
+    fits = [
+        tiny_fit(X, y, groups, method="dc", target=target, outer_loop=2, inner_loop=2)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(fits[0].X_synthetic_, fits[1].X_synthetic_)
+    other = tiny_fit(
+        X, y, groups, method="dc", target=target, outer_loop=2, inner_loop=2, random_state=1
+    )
+    assert not np.array_equal(fits[0].X_synthetic_, other.X_synthetic_)
+
+
+def test_dc_moves_the_synthetic_set(images):
+    X, y, groups = images
+    d = tiny_fit(X, y, groups, method="dc", n_iter=1, outer_loop=15, inner_loop=0, lr=0.5)
+    start = tiny_fit(X, y, groups, method="dc", n_iter=1, outer_loop=1, inner_loop=0, lr=1e-12)
+    assert np.abs(d.X_synthetic_.astype(int) - start.X_synthetic_.astype(int)).sum() > 0
+
+
+def test_dc_on_tables_and_with_batch_norm(tabular, images):
+    X, y, groups = tabular
+    d = tiny_fit(X, y, groups, method="dc", target="fairdd", outer_loop=2, inner_loop=1)
+    assert d.X_synthetic_.shape == (9, 5)
+    Xi, yi, gi = images
+    d = tiny_fit(Xi, yi, gi, method="dc", net_norm="batch", outer_loop=2, inner_loop=1)
+    assert d.X_synthetic_.shape == (6, 8, 8, 3)
+
+
+def test_idc_multi_formation_round_trip():
+    method = InformationIntensiveMatching((3, 8, 8), 2, ipc=1, net_width=4, net_depth=2, device=CPU)
+    real = torch.rand(8, 3, 8, 8)
+    stored = method.encode_initial(real)
+    assert stored.shape == (2, 3, 8, 8)
+    decoded = method.decode(stored, 1)
+    small = F.interpolate(real, size=(4, 4), mode="area")
+    expected = F.interpolate(small, size=(8, 8), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(decoded, expected)  # tile k of image j is real image 4j + k
+
+
+def test_idc_returns_factor_squared_images_per_slot_in_range(images):
+    X, y, groups = images
+    d = tiny_fit(
+        X, y, groups, method="idc", target="cobra", ipc=2, outer_loop=2, inner_loop=1, lr=50.0
+    )
+    assert d.X_synthetic_.shape == (16, 8, 8, 3) and d.X_synthetic_.dtype == np.uint8
+    assert d.y_synthetic_.tolist() == [0] * 8 + [1] * 8
+    f = tiny_fit(
+        X.astype(np.float32) / 255,
+        y,
+        groups,
+        method="idc",
+        ipc=2,
+        outer_loop=2,
+        inner_loop=1,
+        lr=50.0,
+    )
+    assert f.X_synthetic_.min() >= X.min() / 255 - 1e-6
+    assert f.X_synthetic_.max() <= X.max() / 255 + 1e-6
+
+
+def test_idc_resumed_run_equals_an_uninterrupted_run(images, tmp_path):
+    X, y, groups = images
+    kw = dict(method="idc", outer_loop=2, inner_loop=1, n_iter=4)
+    full = tiny_fit(X, y, groups, **kw)
+    tiny_fit(X, y, groups, **{**kw, "n_iter": 2}, checkpoint_dir=tmp_path)
+    resumed = BarycentricDistiller(**{**TINY, "ipc": 3, **kw}, checkpoint_dir=tmp_path).fit(
+        X, y, sensitive_features=groups, resume=True
+    )
+    np.testing.assert_array_equal(resumed.X_synthetic_, full.X_synthetic_)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(method="dm", outer_loop=3), "outer_loop=3 does not apply to method='dm'.*dc, idc"),
+        (dict(method="dm", factor=2), "factor=2 does not apply to method='dm'.*idc"),
+        (dict(method="dc", distance="l1"), "distance='l1' is not one of"),
+        (dict(method="dm", augment="dsa"), "augment needs images"),
+        (dict(method="idc"), "method='idc' needs images"),
+    ],
+)
+def test_options_that_do_not_apply_are_refused(tabular, params, message):
+    X, y, groups = tabular
+    with pytest.raises(ValueError, match=message):
+        tiny_fit(X, y, groups, **params)
+
+
+def test_idc_refuses_image_sides_not_divisible_by_factor(images):
+    X, y, groups = images
+    with pytest.raises(ValueError, match="divisible by factor=3"):
+        tiny_fit(X, y, groups, method="idc", factor=3)
