@@ -34,6 +34,23 @@ def _demo(args):
     return 0
 
 
+def _datasets(args):
+    from .datasets import CATALOG
+
+    print("Embedded (work offline, nothing to download):")
+    for name, (loader, layout) in CATALOG.items():
+        if layout is None:
+            summary = (loader.__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:20s} {loader.__name__}(): {summary}")
+    print()
+    print("From a local folder (pass root=...; nothing is downloaded unless download=True):")
+    for name, (loader, layout) in CATALOG.items():
+        if layout is not None:
+            call = f"{loader.__name__}(root=...)"
+            print(f"  {name:20s} {call}\n  {'':20s} expects {layout}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``skdistill`` command."""
     parser = argparse.ArgumentParser(
@@ -63,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     demo.add_argument("--quiet", action="store_true", help="print only the final table")
     demo.set_defaults(func=_demo)
+    datasets = sub.add_parser(
+        "datasets",
+        help="list the biased datasets available offline and those that need a local folder",
+    )
+    datasets.set_defaults(func=_datasets)
     return parser
 
 
