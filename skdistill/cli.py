@@ -14,6 +14,7 @@ def _demo(args):
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     result = run_demo(
         args.dataset,
+        method=args.method,
         out_dir=args.out,
         targets=args.targets or TARGET_NAMES,
         n_iter=args.n_iter,
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``skdistill`` command."""
     parser = argparse.ArgumentParser(
         prog="skdistill",
-        description="Fair dataset distillation (DM with vanilla, uniform, "
+        description="Fair dataset distillation (DM, DC and IDC with vanilla, uniform, "
         "FairDD and COBRA targets).",
     )
     parser.add_argument("--version", action="version", version=f"skdistill {__version__}")
@@ -63,13 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="distil an embedded biased dataset with every target and compare fairness",
-        description="Distil an embedded dataset with DM under each target, train fresh models "
-        "on the synthetic sets, and print accuracy and equalized-odds gaps beside the full "
-        "training set and a random subset. Writes a markdown report and PNG figures.",
+        description="Distil an embedded dataset with one method under each target, train "
+        "fresh models on the synthetic sets, and print accuracy and equalized-odds gaps beside "
+        "the full training set and a random subset. Writes a markdown report and PNG figures.",
     )
     demo.add_argument("--dataset", default="adult", choices=["adult", "cmnist-bg", "cmnist-fg"])
     demo.add_argument(
         "--out", default="skdistill-demo", help="output folder (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--method", default="dm", choices=["dm", "dc", "idc"], help="matching method (default: dm)"
     )
     demo.add_argument("--targets", nargs="+", choices=["vanilla", "uniform", "fairdd", "cobra"])
     demo.add_argument("--n-iter", type=int, help="distillation iterations")

@@ -69,6 +69,18 @@ def test_image_demo_at_reduced_settings(tmp_path, capsys):
     assert list(table.index) == ["full", "random", "vanilla", "cobra"]
 
 
+@pytest.mark.parametrize("dataset, method", [("adult", "dc"), ("cmnist-bg", "idc")])
+def test_gradient_matching_demos_at_reduced_settings(tmp_path, capsys, dataset, method):
+    args = ["demo", "--dataset", dataset, "--method", method, "--out", str(tmp_path)]
+    args += ["--n-iter", "1", "--seeds", "1", "--eval-runs", "1", "--eval-epochs", "1"]
+    args += ["--full-epochs", "1", "--targets", "vanilla", "cobra", "--quiet"]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / f"results_{method}.csv", index_col=0)
+    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+    report = (tmp_path / f"{dataset}_{method}_report.md").read_text()
+    assert f"method={method}" in report
+
+
 def test_errors_are_reported_without_traceback(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--dataset", "imagenet"])
@@ -88,4 +100,15 @@ def test_image_demo_cobra_is_fairer_than_vanilla(tmp_path):
     assert main(["demo", "--dataset", "cmnist-bg", "--out", str(tmp_path), "--quiet"]) == 0
     table = pd.read_csv(tmp_path / "results.csv", index_col=0)
     assert table.loc["cobra", "eod_max_mean"] <= table.loc["vanilla", "eod_max_mean"] - 0.30
+    assert table.loc["cobra", "accuracy_mean"] >= table.loc["vanilla", "accuracy_mean"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dc", "idc"])
+def test_gradient_matching_demo_cobra_is_fairer_than_vanilla(tmp_path, method):
+    """The acceptance run of DC and IDC on Colored MNIST (BG) at the demo settings."""
+    args = ["demo", "--dataset", "cmnist-bg", "--method", method, "--out", str(tmp_path)]
+    assert main([*args, "--targets", "vanilla", "cobra", "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / f"results_{method}.csv", index_col=0)
+    assert table.loc["cobra", "eod_max_mean"] < table.loc["vanilla", "eod_max_mean"]
     assert table.loc["cobra", "accuracy_mean"] >= table.loc["vanilla", "accuracy_mean"]

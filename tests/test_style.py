@@ -37,3 +37,32 @@ def test_docstring_examples_run():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_docs_build_without_warnings(tmp_path):
+    """The documentation command of the README (skipped without the ``docs`` extra)."""
+    pytest.importorskip("sphinx")
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("myst_parser")
+    pytest.importorskip("pydata_sphinx_theme")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(root / "docs"),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "html" / "api.html").is_file()

@@ -12,7 +12,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._data import check_lengths, encode_labels, fit_codec
 from .._distiller import resolve_device
-from ..metrics import fairlearn_crosscheck
+from ..metrics import fairlearn_crosscheck, residual_diagnostics
 from ..nn import build_network
 from ._train import predict_codes, train_network
 
@@ -22,20 +22,19 @@ MSG_MODEL = (
 )
 
 
-def _fit_predict_torch(
-    kind, X_train, y_train, X_test, seed, device, epochs, lr, batch_size, net_width, net_depth
+def _train_torch(
+    kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth
 ):
+    """A fresh ConvNet/MLP trained on ``(X_train, y_train)``, with its input codec and classes."""
     codec = fit_codec(X_train)
     if kind == "convnet" and codec.kind != "image":
         raise ValueError(MSG_MODEL.format(model=kind))
     classes, codes = encode_labels(y_train)
     sample_shape = codec.sample_shape if kind == "convnet" else (int(np.prod(codec.sample_shape)),)
     network = build_network(sample_shape, classes.shape[0], net_width, net_depth)
-    xtr = codec.encode(X_train).reshape(-1, *sample_shape)
-    xte = codec.encode(X_test).reshape(-1, *sample_shape)
     train_network(
         network,
-        xtr,
+        codec.encode(X_train).reshape(-1, *sample_shape),
         torch.as_tensor(codes),
         epochs=epochs,
         lr=lr,
@@ -43,7 +42,76 @@ def _fit_predict_torch(
         seed=seed,
         device=device,
     )
+    return network, codec, classes, sample_shape
+
+
+def _fit_predict_torch(
+    kind, X_train, y_train, X_test, seed, device, epochs, lr, batch_size, net_width, net_depth
+):
+    network, codec, classes, sample_shape = _train_torch(
+        kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth
+    )
+    xte = codec.encode(X_test).reshape(-1, *sample_shape)
     return classes[predict_codes(network, xte, device=device)]
+
+
+def synthetic_set_residuals(
+    X_synthetic,
+    y_synthetic,
+    X_real,
+    y_real,
+    sensitive_features,
+    *,
+    epochs=300,
+    net_width=None,
+    net_depth=None,
+    barycenter_kind="mean",
+    device="auto",
+    random_state=0,
+):
+    """The worst-case residual diagnostic of a synthetic set (COBRA paper, Appendix G.2).
+
+    A fresh network (ConvNet for images, MLP for tables) is trained on the synthetic set with
+    the evaluation protocol; its embeddings of the *real* samples give the group statistics
+    ``Phi_{a|y}``, from which :func:`skdistill.metrics.residual_diagnostics` computes the
+    vanilla / FairDD / COBRA worst-case residuals and Theorem 4.1's condition.
+
+    Parameters
+    ----------
+    X_synthetic, y_synthetic : array-like
+        The synthetic set (``BarycentricDistiller.transform()``'s output).
+    X_real, y_real, sensitive_features : array-like
+        Real samples (e.g. the training set), their labels and groups.
+    epochs : int, default=300
+        Training epochs of the network.
+    net_width, net_depth : int or None
+        Network size (reference sizes when None).
+    barycenter_kind : str, default="mean"
+        COBRA's discrepancy.
+    device : str, default="auto"
+        Device of the network.
+    random_state : int, default=0
+        Seed of the network.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`skdistill.metrics.residual_diagnostics`, one row per class.
+    """
+    check_lengths(X_real=X_real, y_real=y_real, sensitive_features=sensitive_features)
+    dev = resolve_device(device)
+    kind = "convnet" if np.ndim(X_synthetic) > 2 else "mlp"
+    network, codec, _, sample_shape = _train_torch(
+        kind, X_synthetic, y_synthetic, random_state, dev, epochs, 0.01, 256, net_width, net_depth
+    )
+    x = codec.encode(X_real).reshape(-1, *sample_shape)
+    with torch.no_grad():
+        features = torch.cat(
+            [network.embed(x[i : i + 256].to(dev)).cpu() for i in range(0, x.shape[0], 256)]
+        )
+    return residual_diagnostics(
+        features.numpy(), y_real, sensitive_features, barycenter_kind=barycenter_kind
+    )
 
 
 def evaluate_synthetic(

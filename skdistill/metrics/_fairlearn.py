@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 from fairlearn.metrics import equalized_odds_difference as fl_equalized_odds_difference
-from sklearn.metrics import recall_score
+from sklearn.metrics import accuracy_score, recall_score
 from sklearn.utils import Bunch
 
 from ._equalized_odds import class_gaps, recall_by_group
@@ -78,3 +78,47 @@ def fairlearn_crosscheck(y_true, y_pred, *, sensitive_features):
     diffs = [(ours - theirs).abs().max(), abs(result.eod_mean - result.eod_mean_fairlearn)]
     result.max_abs_difference = float(np.nanmax(diffs))
     return result
+
+
+def model_metric_frame(estimator, X, y_true, *, sensitive_features, metrics=None):
+    """A fairlearn ``MetricFrame`` of a fitted model's predictions on ``X``.
+
+    The default metrics are accuracy, the selection rate of every class and the recall of
+    every class (whose between-group differences are the equalized-odds gaps), so the result
+    works with fairlearn's ``by_group``, ``difference()`` and plotting
+    (``frame.by_group.plot.bar(subplots=True)``).
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Anything with ``predict`` (a scikit-learn estimator, a ``DistilledClassifier``, a
+        fairlearn mitigator).
+    X : array-like
+        Samples to predict.
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    sensitive_features : array-like
+        Groups of the samples.
+    metrics : dict or None, default=None
+        fairlearn metrics ``{name: callable(y_true, y_pred)}`` replacing the defaults.
+
+    Returns
+    -------
+    fairlearn.metrics.MetricFrame
+    """
+    y_pred = estimator.predict(X)
+    if metrics is None:
+        classes = np.unique(np.asarray(y_true))
+        metrics = {"accuracy": accuracy_score}
+        for c in classes:
+            metrics[f"selection_rate[{c}]"] = partial(_selection_rate, label=c)
+            metrics[f"recall[{c}]"] = partial(
+                recall_score, labels=[c], average="macro", zero_division=np.nan
+            )
+    return MetricFrame(
+        metrics=metrics, y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features
+    )
+
+
+def _selection_rate(y_true, y_pred, label):
+    return float(np.mean(np.asarray(y_pred) == label))

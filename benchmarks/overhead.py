@@ -1,0 +1,260 @@
+"""What fairness costs: time and memory per iteration of each target, as the group count grows.
+
+For method in {dm, dc} x target in {vanilla, uniform, fairdd, cobra} x G groups, the
+distiller runs on random tensors and the time of every iteration is read from its history
+(``history_.seconds``); the first ``--warmup`` iterations are dropped. A dc iteration here is
+one matching step (``outer_loop=1, inner_loop=0``): the inner training loop does not depend
+on the target. Every configuration runs in its own process (so that peak memory is its own),
+and the configurations of a round run in a rotating order, so that drifts of the machine
+spread over all targets. Ratios to vanilla (same method, same G) come from the same run.
+
+Memory: on CUDA, ``torch.cuda.max_memory_allocated`` during ``fit``; on the CPU, the growth of
+the process's peak resident set during ``fit`` (``ru_maxrss`` after minus before).
+
+Shapes: ``paper`` is the COBRA paper's (3x32x32 images, 10 classes, IPC 10, 256 real samples
+per class, ConvNet width 128 / depth 3); ``cpu`` is smaller (width 32, 64 real per class)
+for quick runs on a laptop. Writes ``overhead_<shape>_<device>.json`` and ``.md`` into
+``--out``.
+
+    python benchmarks/overhead.py --shape cpu               # about 10 minutes on 2 cores
+    python benchmarks/overhead.py --shape paper --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHAPES = {
+    "paper": dict(image=32, width=128, depth=3, batch_real=256, per_class=512),
+    "cpu": dict(image=16, width=32, depth=3, batch_real=64, per_class=128),
+}
+TARGETS = ("vanilla", "uniform", "fairdd", "cobra")
+GROUPS = (1, 2, 4, 6, 8, 10)
+
+
+def worker(config):
+    """Run one configuration and print its timings and memory as JSON."""
+    import torch
+
+    from skdistill import BarycentricDistiller
+
+    shape = SHAPES[config["shape"]]
+    n_classes, g = 10, config["groups"]
+    n = n_classes * shape["per_class"]
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 3, shape["image"], shape["image"], generator=gen)
+    y = np.repeat(np.arange(n_classes), shape["per_class"])
+    groups = np.arange(n) % g  # every group present in every class, with room for its share
+    method_options = {"outer_loop": 1, "inner_loop": 0} if config["method"] == "dc" else {}
+    distiller = BarycentricDistiller(
+        method=config["method"],
+        target=config["target"],
+        ipc=10,
+        n_iter=config["warmup"] + config["iterations"],
+        batch_real=shape["batch_real"],
+        net_width=shape["width"],
+        net_depth=shape["depth"],
+        device=config["device"],
+        random_state=0,
+        **method_options,
+    )
+    cuda = config["device"].startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    distiller.fit(X, y, sensitive_features=groups)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = np.diff(np.r_[0.0, distiller.history_.seconds.to_numpy()])[config["warmup"] :]
+    memory = torch.cuda.max_memory_allocated() if cuda else (after - before) * 1024
+    print(json.dumps({"seconds": seconds.tolist(), "memory_bytes": int(memory)}))
+
+
+def measure(config):
+    """Run ``worker`` in a fresh process and return its JSON result."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(config)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine(device):
+    """A short description of the machine."""
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def summarise(records):
+    """Mean/std per configuration and ratios to vanilla at the same method and G."""
+    rows = {}
+    for rec in records:
+        key = (rec["method"], rec["groups"], rec["target"])
+        row = rows.setdefault(key, {"seconds": [], "memory": []})
+        row["seconds"] += rec["seconds"]
+        row["memory"].append(rec["memory_bytes"])
+    table = []
+    for (method, g, target), row in sorted(rows.items()):
+        base = rows[(method, g, "vanilla")]
+        mean = float(np.mean(row["seconds"]))
+        mem = float(np.max(row["memory"]))
+        table.append(
+            {
+                "method": method,
+                "groups": g,
+                "target": target,
+                "ms_mean": 1000 * mean,
+                "ms_std": 1000 * float(np.std(row["seconds"])),
+                "time_ratio": mean / float(np.mean(base["seconds"])),
+                "memory_mb": mem / 2**20,
+                "memory_ratio": mem / max(float(np.max(base["memory"])), 1.0),
+                "n_iterations": len(row["seconds"]),
+            }
+        )
+    return table
+
+
+def markdown(table, meta):
+    """Rows: method x target; columns: G, cells ``ms (ratio)``; then the memory table."""
+    groups = sorted({r["groups"] for r in table})
+    cell = {(r["method"], r["target"], r["groups"]): r for r in table}
+    head = "| method | target | " + " | ".join(f"G={g}" for g in groups) + " |"
+    sep = "|---|---|" + "---|" * len(groups)
+    lines = [
+        f"Time per iteration, ms (ratio to vanilla), shape `{meta['shape']}` on "
+        f"{meta['machine'].get('gpu', meta['machine']['processor'])} "
+        f"({meta['machine']['device']}, {meta['machine']['torch_threads']} torch threads); "
+        f"{meta['iterations']} timed iterations x {meta['rounds']} rounds after "
+        f"{meta['warmup']} warm-up iterations per run.",
+        "",
+        head,
+        sep,
+    ]
+    methods = sorted({r["method"] for r in table})
+    for method in methods:
+        for target in TARGETS:
+            cells = []
+            for g in groups:
+                r = cell.get((method, target, g))
+                cells.append(
+                    "-"
+                    if r is None
+                    else f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)"
+                )
+            lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+    memory_kind = (
+        "peak allocated"
+        if meta["machine"]["device"].startswith("cuda")
+        else ("growth of peak RSS during fit")
+    )
+    lines += ["", f"Memory, MB ({memory_kind}; ratio to vanilla)", "", head, sep]
+    for method in methods:
+        for target in TARGETS:
+            cells = []
+            for g in groups:
+                r = cell.get((method, target, g))
+                cells.append(
+                    "-" if r is None else f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)"
+                )
+            lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+    worst = {
+        (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
+        for m in methods
+        for t in ("fairdd", "cobra", "uniform")
+    }
+    lines += [
+        "",
+        "Worst time ratio over G: "
+        + ", ".join(f"{m.upper()}-{t} {v:.2f}x" for (m, t), v in worst.items())
+        + ".",
+        "",
+        f"Command: `{meta['command']}`; wall time {meta['wall_seconds']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="cpu")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc"])
+    parser.add_argument("--groups", nargs="+", type=int, default=list(GROUPS))
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=5, help="timed iterations per run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of every configuration")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return 0
+    start = time.perf_counter()
+    records = []
+    blocks = [(m, g) for m in args.methods for g in args.groups]
+    for r in range(args.rounds):
+        for b, (method, g) in enumerate(blocks):
+            shift = (r + b) % len(TARGETS)  # rotate the order of the targets
+            for target in TARGETS[shift:] + TARGETS[:shift]:
+                config = dict(
+                    method=method,
+                    groups=g,
+                    target=target,
+                    shape=args.shape,
+                    device=args.device,
+                    warmup=args.warmup,
+                    iterations=args.iterations,
+                )
+                result = measure(config)
+                records.append({**config, **result})
+                print(
+                    f"[overhead] round {r + 1} {method} G={g:2d} {target:8s} "
+                    f"{1000 * np.mean(result['seconds']):8.1f} ms/it",
+                    flush=True,
+                )
+    table = summarise(records)
+    meta = {
+        "shape": args.shape,
+        "shape_settings": SHAPES[args.shape],
+        "machine": machine(args.device),
+        "warmup": args.warmup,
+        "iterations": args.iterations,
+        "rounds": args.rounds,
+        "command": "python benchmarks/overhead.py " + " ".join(argv or sys.argv[1:]),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"overhead_{args.shape}_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
+    (out / f"{stem}.json").write_text(
+        json.dumps({"meta": meta, "table": table, "runs": records}, indent=1)
+    )
+    (out / f"{stem}.md").write_text(markdown(table, meta))
+    print(markdown(table, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
