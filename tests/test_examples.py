@@ -24,3 +24,26 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     else:
         assert len(namespace["residuals"]) == 10
         assert set(namespace["table"].index) == {"vanilla", "fairdd", "cobra"}
+
+
+def test_adult_script_example_runs(capsys):
+    runpy.run_path(str(EXAMPLES / "plot_adult_targets.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "cobra" in out and "EOD_M" in out
+
+
+def test_noisy_groups_benchmark_smoke(tmp_path):
+    bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "noisy_groups.py"))
+    assert bench["main"](["--smoke", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "noisy_groups_smoke.md").read_text()
+    assert "COBRA noise 50%" in text and "hidden labels imputed correctly" in text
+
+
+def test_overhead_benchmark_smoke(tmp_path):
+    bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "overhead.py"))
+    args = ["--shape", "cpu", "--methods", "dc", "--groups", "2", "--warmup", "1"]
+    args += ["--iterations", "1"]
+    assert bench["main"]([*args, "--rounds", "1", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "overhead_cpu_cpu.md").read_text()
+    for row in ("| DC | vanilla |", "| DC | cobra |", "| DC | fairdd |", "Memory, MB"):
+        assert row in text
