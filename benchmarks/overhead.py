@@ -248,6 +248,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"overhead_{args.shape}_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
+    if sorted(args.methods) != ["dc", "dm"]:
+        stem += "_" + "_".join(args.methods)
     (out / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "table": table, "runs": records}, indent=1)
     )
