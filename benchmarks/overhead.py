@@ -120,6 +120,7 @@ def summarise(records):
     for (method, g, target), row in sorted(rows.items()):
         base = rows[(method, g, "vanilla")]
         mean = float(np.mean(row["seconds"]))
+        median = float(np.median(row["seconds"]))
         mem = float(np.max(row["memory"]))
         table.append(
             {
@@ -128,7 +129,9 @@ def summarise(records):
                 "target": target,
                 "ms_mean": 1000 * mean,
                 "ms_std": 1000 * float(np.std(row["seconds"])),
-                "time_ratio": mean / float(np.mean(base["seconds"])),
+                "ms_median": 1000 * median,
+                # medians: robust to the occasional slow iteration (garbage collection, the OS)
+                "time_ratio": median / float(np.median(base["seconds"])),
                 "memory_mb": mem / 2**20,
                 "memory_ratio": mem / max(float(np.max(base["memory"])), 1.0),
                 "n_iterations": len(row["seconds"]),
@@ -148,7 +151,8 @@ def markdown(table, meta):
         f"{meta['machine'].get('gpu', meta['machine']['processor'])} "
         f"({meta['machine']['device']}, {meta['machine']['torch_threads']} torch threads); "
         f"{meta['iterations']} timed iterations x {meta['rounds']} rounds after "
-        f"{meta['warmup']} warm-up iterations per run.",
+        f"{meta['warmup']} warm-up iterations per run. Cells: mean ± std; the ratio is of "
+        "medians, taken in the same run.",
         "",
         head,
         sep,
@@ -204,7 +208,7 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc"])
     parser.add_argument("--groups", nargs="+", type=int, default=list(GROUPS))
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=5, help="timed iterations per run")
+    parser.add_argument("--iterations", type=int, default=20, help="timed iterations per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of every configuration")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)

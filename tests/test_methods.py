@@ -247,3 +247,16 @@ def test_idc_refuses_image_sides_not_divisible_by_factor(images):
     X, y, groups = images
     with pytest.raises(ValueError, match="divisible by factor=3"):
         tiny_fit(X, y, groups, method="idc", factor=3)
+
+
+def test_dsa_instance_parameter_resumes_and_clones(images, tmp_path):
+    from sklearn.base import clone
+
+    X, y, groups = images
+    kw = dict(method="dm", augment=DSA(flip=False), n_iter=4)
+    full = tiny_fit(X, y, groups, **kw)
+    tiny_fit(X, y, groups, **{**kw, "n_iter": 2}, checkpoint_dir=tmp_path)
+    est = BarycentricDistiller(**{**TINY, "ipc": 3, **kw}, checkpoint_dir=tmp_path)
+    resumed = clone(est).fit(X, y, sensitive_features=groups, resume=True)
+    np.testing.assert_array_equal(resumed.X_synthetic_, full.X_synthetic_)
+    assert repr(DSA(flip=False)) == "DSA(flip=False)"

@@ -75,6 +75,22 @@ class DSA:
         self.settings = {**DEFAULTS, **overrides}
         self.families = FAMILIES if flip else tuple(f for f in FAMILIES if f != "flip")
 
+    def __repr__(self):
+        changed = {k: v for k, v in self.settings.items() if DEFAULTS[k] != v}
+        args = ([] if "flip" in self.families else ["flip=False"]) + [
+            f"{k}={v!r}" for k, v in changed.items()
+        ]
+        return f"DSA({', '.join(args)})"
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, DSA)
+            and self.settings == other.settings
+            and self.families == other.families
+        )
+
+    __hash__ = None
+
     def draw(self, n, generator, image_size=None) -> AugmentParams:
         """Draw one transform family and parameters for ``n`` samples.
 

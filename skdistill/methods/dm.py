@@ -60,7 +60,8 @@ class DistributionMatching(Method):
             self.template = build_network(sample_shape, n_classes, net_width, net_depth)
 
     def begin_iteration(self, seed):
-        """Draw a fresh random network."""
+        """Draw a fresh random network (and seed the augmentation)."""
+        super().begin_iteration(seed)
         reinitialize_(self.network, seed, self.template)
 
     def real_statistics(self, x, plan):
