@@ -52,3 +52,14 @@ def test_random_subset(tabular):
     assert sorted(groups[rows][:4]) == ["a", "a", "b", "b"]
     with pytest.raises(ValueError, match="fewer than ipc=81"):
         random_subset(X, y, 81)
+
+
+def test_dsa_training_of_the_evaluator_is_seeded_and_changes_training(images, tabular):
+    X, y, groups = images
+    kw = dict(epochs=3, net_width=4, net_depth=2, random_state=0)
+    a = evaluate_synthetic(X, y, X, y, groups, augment="dsa", **kw).runs
+    b = evaluate_synthetic(X, y, X, y, groups, augment="dsa", **kw).runs
+    assert a.equals(b)
+    Xt, yt, gt = tabular
+    with pytest.raises(ValueError, match="augment applies to the ConvNet"):
+        evaluate_synthetic(Xt, yt, Xt, yt, gt, augment="dsa")

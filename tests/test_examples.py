@@ -44,6 +44,6 @@ def test_overhead_benchmark_smoke(tmp_path):
     args = ["--shape", "cpu", "--methods", "dc", "--groups", "2", "--warmup", "1"]
     args += ["--iterations", "1"]
     assert bench["main"]([*args, "--rounds", "1", "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "overhead_cpu_cpu.md").read_text()
+    text = (tmp_path / "overhead_cpu_cpu_dc.md").read_text()
     for row in ("| DC | vanilla |", "| DC | cobra |", "| DC | fairdd |", "Memory, MB"):
         assert row in text

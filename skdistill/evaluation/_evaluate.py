@@ -12,6 +12,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._data import check_lengths, encode_labels, fit_codec
 from .._distiller import resolve_device
+from ..methods.augment import make_augment
 from ..metrics import fairlearn_crosscheck, residual_diagnostics
 from ..nn import build_network
 from ._train import predict_codes, train_network
@@ -23,7 +24,7 @@ MSG_MODEL = (
 
 
 def _train_torch(
-    kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth
+    kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth, augment=None
 ):
     """A fresh ConvNet/MLP trained on ``(X_train, y_train)``, with its input codec and classes."""
     codec = fit_codec(X_train)
@@ -41,15 +42,27 @@ def _train_torch(
         batch_size=batch_size,
         seed=seed,
         device=device,
+        augment=make_augment(augment, codec.sample_shape[0]) if kind == "convnet" else None,
     )
     return network, codec, classes, sample_shape
 
 
 def _fit_predict_torch(
-    kind, X_train, y_train, X_test, seed, device, epochs, lr, batch_size, net_width, net_depth
+    kind,
+    X_train,
+    y_train,
+    X_test,
+    seed,
+    device,
+    epochs,
+    lr,
+    batch_size,
+    net_width,
+    net_depth,
+    augment,
 ):
     network, codec, classes, sample_shape = _train_torch(
-        kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth
+        kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth, augment
     )
     xte = codec.encode(X_test).reshape(-1, *sample_shape)
     return classes[predict_codes(network, xte, device=device)]
@@ -128,6 +141,7 @@ def evaluate_synthetic(
     batch_size=256,
     net_width=None,
     net_depth=None,
+    augment=None,
     device="auto",
     random_state=None,
 ):
@@ -153,6 +167,9 @@ def evaluate_synthetic(
     epochs, lr, batch_size : training settings of the torch models.
     net_width, net_depth : int or None
         Size of the torch models (reference sizes when None).
+    augment : {"dsa"}, DSA instance or None, default=None
+        Augment every training mini-batch of the ConvNet with DSA (the reference protocol
+        for sets distilled with DSA); images only.
     device : str, default="auto"
         Device of the torch models.
     random_state : int or None
@@ -176,6 +193,8 @@ def evaluate_synthetic(
             raise ValueError(MSG_MODEL.format(model=model))
     elif not is_classifier(model) or image:
         raise ValueError(MSG_MODEL.format(model=model))
+    if augment is not None and model != "convnet":
+        raise ValueError("augment applies to the ConvNet evaluation of images; leave it None.")
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_runs)
     y_true = np.asarray(y_test)
     rows = []
@@ -193,6 +212,7 @@ def evaluate_synthetic(
                 batch_size,
                 net_width,
                 net_depth,
+                augment,
             )
         else:
             est = clone(model)

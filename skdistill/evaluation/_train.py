@@ -23,13 +23,16 @@ def train_network(
     batch_size=256,
     seed=0,
     device=CPU,
+    augment=None,
 ):
     """Train ``network`` (re-initialised from ``seed``) on ``(X, y)`` and return it in eval mode.
 
     SGD with momentum and weight decay; the learning rate drops x0.1 at half the epochs, as
     in the reference evaluation of dataset distillation. ``X`` is a float tensor, ``y`` a
     tensor of class codes. On the CPU each mini-batch is back-propagated in cache-sized
-    chunks whose gradients add up to the mini-batch gradient.
+    chunks whose gradients add up to the mini-batch gradient. ``augment`` (e.g.
+    :class:`skdistill.methods.DSA`) transforms every mini-batch with parameters drawn from
+    ``seed`` (DSA training of the evaluation protocol).
     """
     reinitialize_(network, seed)
     network.to(device).train()
@@ -46,6 +49,9 @@ def train_network(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             xb, yb = X[idx].to(device), y[idx].to(device)
+            if augment is not None:
+                with torch.no_grad():
+                    xb = augment(xb, gen)
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, xb.shape[0], chunk):
                 (loss_fn(network(xb[i : i + chunk]), yb[i : i + chunk]) / xb.shape[0]).backward()
