@@ -158,32 +158,24 @@ def markdown(table, meta):
         sep,
     ]
     methods = sorted({r["method"] for r in table})
-    for method in methods:
-        for target in TARGETS:
-            cells = []
-            for g in groups:
-                r = cell.get((method, target, g))
-                cells.append(
-                    "-"
-                    if r is None
-                    else f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)"
-                )
-            lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+
+    def rows(fmt):
+        """One line per (method, target); ``fmt`` renders a cell's record."""
+        for method in methods:
+            for target in TARGETS:
+                cells = [
+                    "-" if (r := cell.get((method, target, g))) is None else fmt(r) for g in groups
+                ]
+                lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+
+    rows(lambda r: f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)")
     memory_kind = (
         "peak allocated"
         if meta["machine"]["device"].startswith("cuda")
         else ("growth of peak RSS during fit")
     )
     lines += ["", f"Memory, MB ({memory_kind}; ratio to vanilla)", "", head, sep]
-    for method in methods:
-        for target in TARGETS:
-            cells = []
-            for g in groups:
-                r = cell.get((method, target, g))
-                cells.append(
-                    "-" if r is None else f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)"
-                )
-            lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+    rows(lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
     worst = {
         (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
         for m in methods
