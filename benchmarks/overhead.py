@@ -1,20 +1,25 @@
 """What fairness costs: time and memory per iteration of each target, as the group count grows.
 
 For method in {dm, dc} x target in {vanilla, uniform, fairdd, cobra} x G groups, the
-distiller runs on random tensors and the time of every iteration is read from its history
-(``history_.seconds``); the first ``--warmup`` iterations are dropped. A dc iteration here is
-one matching step (``outer_loop=1, inner_loop=0``): the inner training loop does not depend
-on the target. Every configuration runs in its own process (so that peak memory is its own),
-and the configurations of a round run in a rotating order, so that drifts of the machine
-spread over all targets. Ratios to vanilla (same method, same G) come from the same run.
+distiller runs on random tensors. A dc iteration here is one matching step
+(``outer_loop=1, inner_loop=0``): the inner training loop does not depend on the target.
 
-Memory: on CUDA, ``torch.cuda.max_memory_allocated`` during ``fit``; on the CPU, the growth of
-the process's peak resident set during ``fit`` (``ru_maxrss`` after minus before).
+Time: one process per (method, G) builds the four distillers on the same data and advances
+them **interleaved, iteration by iteration** (the order of the targets rotates every
+iteration), so that drifts of the machine — other processes, clock changes — fall on all
+targets alike; the first ``--warmup`` iterations of each are dropped. Ratios to vanilla are
+ratios of medians taken in that process.
+
+Memory: every (method, G, target) runs alone in a fresh process: on CUDA,
+``torch.cuda.max_memory_allocated`` during ``fit``; on the CPU, the growth of the process's
+peak resident set during ``fit`` (``ru_maxrss`` after minus before), with glibc told to
+return large blocks to the system at once (``MALLOC_MMAP_THRESHOLD_``) so that the peak
+follows the live tensors rather than the allocator's caching.
 
 Shapes: ``paper`` is the COBRA paper's (3x32x32 images, 10 classes, IPC 10, 256 real samples
-per class, ConvNet width 128 / depth 3); ``cpu`` is smaller (width 32, 64 real per class)
-for quick runs on a laptop. Writes ``overhead_<shape>_<device>.json`` and ``.md`` into
-``--out``.
+per class, ConvNet width 128 / depth 3); ``cpu`` is smaller (16x16 images, width 32, 64 real
+per class) for quick runs on a laptop. Writes ``overhead_<shape>_<device>.json`` and ``.md``
+into ``--out``.
 
     python benchmarks/overhead.py --shape cpu               # about 10 minutes on 2 cores
     python benchmarks/overhead.py --shape paper --device cuda
@@ -40,10 +45,12 @@ SHAPES = {
 }
 TARGETS = ("vanilla", "uniform", "fairdd", "cobra")
 GROUPS = (1, 2, 4, 6, 8, 10)
+#: glibc: serve blocks of 64 KiB and more with mmap, returned to the system when freed.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
-def worker(config):
-    """Run one configuration and print its timings and memory as JSON."""
+def problem(config, target, n_iter):
+    """Random data of the configuration's shape and a distiller for ``target``."""
     import torch
 
     from skdistill import BarycentricDistiller
@@ -58,9 +65,9 @@ def worker(config):
     method_options = {"outer_loop": 1, "inner_loop": 0} if config["method"] == "dc" else {}
     distiller = BarycentricDistiller(
         method=config["method"],
-        target=config["target"],
+        target=target,
         ipc=10,
-        n_iter=config["warmup"] + config["iterations"],
+        n_iter=n_iter,
         batch_real=shape["batch_real"],
         net_width=shape["width"],
         net_depth=shape["depth"],
@@ -68,24 +75,60 @@ def worker(config):
         random_state=0,
         **method_options,
     )
+    return distiller, X, y, groups
+
+
+def time_worker(config):
+    """Advance the four targets' fits interleaved; print each one's iteration times as JSON."""
+    import torch
+
+    n_iter = config["warmup"] + config["iterations"]
+    cuda = config["device"].startswith("cuda")
+    fits = {}
+    for target in TARGETS:
+        distiller, X, y, groups = problem(config, target, n_iter)
+        data = distiller._validate_inputs(X, y, groups)
+        fits[target] = distiller._iterate(**data, resume=False)
+    seconds = {target: [] for target in TARGETS}
+    for it in range(n_iter):
+        shift = it % len(TARGETS)
+        for target in TARGETS[shift:] + TARGETS[:shift]:
+            if cuda:
+                torch.cuda.synchronize()
+            tic = time.perf_counter()
+            next(fits[target])
+            if cuda:
+                torch.cuda.synchronize()
+            if it >= config["warmup"]:
+                seconds[target].append(time.perf_counter() - tic)
+    for fit in fits.values():
+        fit.close()
+    print(json.dumps({"seconds": seconds}))
+
+
+def memory_worker(config):
+    """Fit one target alone; print the peak memory of the fit as JSON."""
+    import torch
+
+    distiller, X, y, groups = problem(config, config["target"], config["memory_iterations"])
     cuda = config["device"].startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     distiller.fit(X, y, sensitive_features=groups)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    seconds = np.diff(np.r_[0.0, distiller.history_.seconds.to_numpy()])[config["warmup"] :]
     memory = torch.cuda.max_memory_allocated() if cuda else (after - before) * 1024
-    print(json.dumps({"seconds": seconds.tolist(), "memory_bytes": int(memory)}))
+    print(json.dumps({"memory_bytes": int(memory)}))
 
 
-def measure(config):
-    """Run ``worker`` in a fresh process and return its JSON result."""
+def measure(kind, config):
+    """Run a worker in a fresh process and return its JSON result."""
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(config)],
+        [sys.executable, __file__, f"--{kind}-worker", json.dumps(config)],
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **MALLOC_ENV},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -150,9 +193,10 @@ def markdown(table, meta):
         f"Time per iteration, ms (ratio to vanilla), shape `{meta['shape']}` on "
         f"{meta['machine'].get('gpu', meta['machine']['processor'])} "
         f"({meta['machine']['device']}, {meta['machine']['torch_threads']} torch threads); "
-        f"{meta['iterations']} timed iterations x {meta['rounds']} rounds after "
-        f"{meta['warmup']} warm-up iterations per run. Cells: mean ± std; the ratio is of "
-        "medians, taken in the same run.",
+        f"{meta['iterations']} timed iterations x {meta['rounds']} round(s) after "
+        f"{meta['warmup']} warm-up iterations, the four targets of a (method, G) interleaved "
+        "iteration by iteration in one process. Cells: mean ± std; the ratio is of medians, "
+        "taken in the same process.",
         "",
         head,
         sep,
@@ -172,9 +216,16 @@ def markdown(table, meta):
     memory_kind = (
         "peak allocated"
         if meta["machine"]["device"].startswith("cuda")
-        else ("growth of peak RSS during fit")
+        else "growth of peak RSS during fit"
     )
-    lines += ["", f"Memory, MB ({memory_kind}; ratio to vanilla)", "", head, sep]
+    lines += [
+        "",
+        f"Memory, MB ({memory_kind}, each target alone in a fresh process, "
+        f"{meta['memory_iterations']} iterations; ratio to vanilla)",
+        "",
+        head,
+        sep,
+    ]
     rows(lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
     worst = {
         (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
@@ -194,40 +245,52 @@ def markdown(table, meta):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--time-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc"])
     parser.add_argument("--groups", nargs="+", type=int, default=list(GROUPS))
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=20, help="timed iterations per run")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of every configuration")
+    parser.add_argument("--iterations", type=int, default=20, help="timed iterations per target")
+    parser.add_argument("--rounds", type=int, default=1, help="timing processes per (method, G)")
+    parser.add_argument(
+        "--memory-iterations", type=int, default=3, help="iterations of each memory run"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
-    if args.worker:
-        worker(json.loads(args.worker))
+    if args.time_worker:
+        time_worker(json.loads(args.time_worker))
+        return 0
+    if args.memory_worker:
+        memory_worker(json.loads(args.memory_worker))
         return 0
     start = time.perf_counter()
     records = []
-    blocks = [(m, g) for m in args.methods for g in args.groups]
-    for r in range(args.rounds):
-        for b, (method, g) in enumerate(blocks):
-            shift = (r + b) % len(TARGETS)  # rotate the order of the targets
-            for target in TARGETS[shift:] + TARGETS[:shift]:
-                config = dict(
-                    method=method,
-                    groups=g,
-                    target=target,
-                    shape=args.shape,
-                    device=args.device,
-                    warmup=args.warmup,
-                    iterations=args.iterations,
+    for method in args.methods:
+        for g in args.groups:
+            config = dict(
+                method=method,
+                groups=g,
+                shape=args.shape,
+                device=args.device,
+                warmup=args.warmup,
+                iterations=args.iterations,
+                memory_iterations=args.memory_iterations,
+            )
+            seconds = {t: [] for t in TARGETS}
+            for _ in range(args.rounds):
+                for target, values in measure("time", config)["seconds"].items():
+                    seconds[target] += values
+            for target in TARGETS:
+                memory = measure("memory", {**config, "target": target})["memory_bytes"]
+                records.append(
+                    {**config, "target": target, "seconds": seconds[target], "memory_bytes": memory}
                 )
-                result = measure(config)
-                records.append({**config, **result})
                 print(
-                    f"[overhead] round {r + 1} {method} G={g:2d} {target:8s} "
-                    f"{1000 * np.mean(result['seconds']):8.1f} ms/it",
+                    f"[overhead] {method} G={g:2d} {target:8s} "
+                    f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
+                    f"{memory / 2**20:6.0f} MB",
                     flush=True,
                 )
     table = summarise(records)
@@ -238,6 +301,7 @@ def main(argv=None):
         "warmup": args.warmup,
         "iterations": args.iterations,
         "rounds": args.rounds,
+        "memory_iterations": args.memory_iterations,
         "command": "python benchmarks/overhead.py " + " ".join(argv or sys.argv[1:]),
         "wall_seconds": time.perf_counter() - start,
     }

@@ -109,7 +109,9 @@ class BarycentricDistiller(BaseEstimator):
     - ``"vanilla"``: the class mean, dominated by the majority groups;
     - ``"uniform"``: the mean of a group-stratified batch;
     - ``"fairdd"``: one matching term per group, summed (FairDD);
-    - ``"cobra"``: the barycenter (mean) of the group means (COBRA).
+    - ``"cobra"``: the barycenter (mean) of the group means (COBRA);
+    - ``"reweighted"``: a uniform class batch with samples weighted by inverse group
+      frequency (the COBRA paper's loss-reweighting intervention, "DF").
 
     Parameters
     ----------
@@ -124,16 +126,16 @@ class BarycentricDistiller(BaseEstimator):
         - ``"idc"``, gradient matching with multi-formation: each stored image holds
           ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
           kept in the input's range, the network trained on real data. Images only.
-    target : {"vanilla", "uniform", "fairdd", "cobra"}, default="cobra"
+    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted"}, default="cobra"
         How group statistics combine into the matched target.
     ipc : int, default=10
         Synthetic samples per class.
     n_iter : int, default=500
         Optimisation iterations.
     batch_real : int, default=256
-        Real samples per class per iteration. Group-aware targets draw a group-stratified
-        batch: every group of the class contributes ``ceil(batch_real / G_y)`` samples, or all
-        of its samples when it has fewer.
+        Real samples per class per iteration (all of the class when it has fewer). Group-aware
+        targets draw a group-stratified batch of the same size: shared as evenly as possible
+        among the groups of the class, a group smaller than its share giving all its samples.
     lr : float or None, default=None
         Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units;
         ``None`` takes the method's reference value (dm 1.0, dc 0.1, idc 0.05).
@@ -163,6 +165,10 @@ class BarycentricDistiller(BaseEstimator):
         30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc: (100, 4)).
     factor : int or None, default=None
         idc: multi-formation factor (2 when None); image sides must be divisible by it.
+    net_warmup_epochs : int or None, default=None
+        dm: train each iteration's fresh network for this many epochs on the current
+        synthetic set (SGD, lr 0.01, momentum 0.9) before matching, as the COBRA authors'
+        code does for COBRA-DM; ``None`` or 0 keeps the reference random network.
     device : str or torch.device, default="auto"
         ``"auto"`` takes CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -250,6 +256,7 @@ class BarycentricDistiller(BaseEstimator):
         "outer_loop": [Interval(Integral, 1, None, closed="left"), None],
         "inner_loop": [Interval(Integral, 0, None, closed="left"), None],
         "factor": [Interval(Integral, 1, None, closed="left"), None],
+        "net_warmup_epochs": [Interval(Integral, 0, None, closed="left"), None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -280,6 +287,7 @@ class BarycentricDistiller(BaseEstimator):
         outer_loop=None,
         inner_loop=None,
         factor=None,
+        net_warmup_epochs=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -306,6 +314,7 @@ class BarycentricDistiller(BaseEstimator):
         self.outer_loop = outer_loop
         self.inner_loop = inner_loop
         self.factor = factor
+        self.net_warmup_epochs = net_warmup_epochs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -497,9 +506,17 @@ class BarycentricDistiller(BaseEstimator):
         }
         return g_codes
 
-    def _fit_synthetic(
-        self, X, y, codec, classes, y_codes, groups, g_codes, target, device, resume
-    ):
+    def _fit_synthetic(self, **data):
+        for _ in self._iterate(**data):
+            pass
+
+    def _iterate(self, X, y, codec, classes, y_codes, groups, g_codes, target, device, resume):
+        """The fit loop as a generator that yields after every iteration.
+
+        Stopping it early (``close()``) stores the synthetic set of the last completed
+        iteration, as an interrupted fit does; benchmarks use it to time several estimators
+        iteration by iteration, interleaved.
+        """
         n_classes, n_groups = classes.shape[0], groups.shape[0]
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         rng = np.random.default_rng(seed)
@@ -567,6 +584,7 @@ class BarycentricDistiller(BaseEstimator):
                     x_real = real[batch].to(device, non_blocking=True)
                     if step == 0:
                         method.begin_iteration(int(rng.integers(2**62)))
+                        method.prepare(synthetic.detach(), synthetic_labels)
                     optimizer.zero_grad(set_to_none=True)
                     loss = method.match(x_real, plan, synthetic, self.ipc).item()
                     if not math.isfinite(loss):
@@ -590,6 +608,7 @@ class BarycentricDistiller(BaseEstimator):
                     (it + 1) % self.checkpoint_every == 0 or it + 1 == self.n_iter
                 ):
                     checkpoint()
+                yield it
         except KeyboardInterrupt:
             if fingerprint is not None:
                 checkpoint()
@@ -598,7 +617,7 @@ class BarycentricDistiller(BaseEstimator):
                 "the estimator holds the synthetic set of the last completed iteration"
                 + (" (checkpointed: fit again with resume=True)." if fingerprint else "."),
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         finally:
             progress.close()
@@ -606,7 +625,6 @@ class BarycentricDistiller(BaseEstimator):
             self.n_iter_ = len(history["loss"])
             self.fit_time_ = time.perf_counter() - start
             self.history_ = pd.DataFrame({"iteration": np.arange(1, self.n_iter_ + 1), **history})
-        return self
 
     def _fingerprint(self, real, codec, y_codes, g_codes):
         """What a checkpoint must match to be resumed: the data and the run's parameters.
@@ -753,7 +771,15 @@ class BarycentricDistiller(BaseEstimator):
         cls = METHODS[self.method]
         options = {
             name: getattr(self, name)
-            for name in ("net_norm", "distance", "augment", "outer_loop", "inner_loop", "factor")
+            for name in (
+                "net_norm",
+                "distance",
+                "augment",
+                "outer_loop",
+                "inner_loop",
+                "factor",
+                "net_warmup_epochs",
+            )
             if getattr(self, name) is not None
         }
         for name, value in options.items():

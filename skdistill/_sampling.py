@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 
@@ -26,6 +24,7 @@ class ClassGroupIndex:
         cell = self.class_codes * n_groups + self.group_codes
         self.counts = np.bincount(cell, minlength=n_classes * n_groups).reshape(n_classes, n_groups)
         self.groups_per_class = (self.counts > 0).sum(axis=1)
+        self._quotas = {}
 
     def members(self, cls, grp=None):
         """Indices of the training samples of class ``cls`` (and group ``grp``)."""
@@ -42,13 +41,47 @@ class ClassGroupIndex:
         cycled = [p[r] for r in range(rounds) for p in pools if r < len(p)]
         return np.asarray(cycled[:n])
 
+    def quotas(self, batch_real: int):
+        """Per-(class, group) sample counts of a stratified batch, before the remainder.
+
+        Every class draws ``min(batch_real, n_y)`` samples, shared as evenly as possible among
+        its groups: a group smaller than its share gives all of its samples and the rest is
+        shared among the others. Returns ``(base, extra, eligible)``: ``base`` counts of shape
+        (n_classes, n_groups), ``extra`` (n_classes,) samples still to hand out one each to
+        ``extra[y]`` groups chosen at random among ``eligible[y]`` (a boolean mask).
+        """
+        cached = self._quotas.get(batch_real)
+        if cached is not None:
+            return cached
+        base = np.zeros_like(self.counts)
+        extra = np.zeros(self.n_classes, dtype=np.int64)
+        eligible = np.zeros(self.counts.shape, dtype=bool)
+        for cls, counts in enumerate(self.counts):
+            present = np.flatnonzero(counts > 0)
+            left = min(batch_real, int(counts.sum()))
+            ordered = present[np.argsort(counts[present], kind="stable")]
+            for k, grp in enumerate(ordered):
+                share = left // (len(ordered) - k)
+                if counts[grp] > share:
+                    rest = ordered[k:]
+                    base[cls, rest] = share
+                    extra[cls] = left - share * len(rest)
+                    eligible[cls, rest] = True
+                    break
+                base[cls, grp] = counts[grp]
+                left -= counts[grp]
+        self._quotas[batch_real] = base, extra, eligible
+        return self._quotas[batch_real]
+
     def sample(self, rng: np.random.Generator, batch_real: int, stratified: bool):
         """Draw one real batch for every class.
 
-        Without stratification, each class contributes ``batch_real`` samples drawn uniformly
-        without replacement (all of them when it has fewer). With stratification, every group
-        present in class ``y`` contributes ``ceil(batch_real / G_y)`` samples, or all of its
-        samples when it has fewer, so a small minority group is never absent from a batch.
+        Every class contributes ``batch_real`` samples (all of them when it has fewer). Without
+        stratification they are drawn uniformly without replacement. With stratification they
+        are shared as evenly as possible among the groups present in the class (see
+        :meth:`quotas`; the groups receiving the one-sample remainder are drawn at random), so
+        a small minority group is never absent from a batch and every target draws batches of
+        the same size.
 
         Returns
         -------
@@ -57,10 +90,6 @@ class ClassGroupIndex:
         """
         if stratified:
             segment = self.class_codes * self.n_groups + self.group_codes
-            cap = np.repeat(
-                [math.ceil(batch_real / max(g, 1)) for g in self.groups_per_class],
-                self.n_groups,
-            )
             seg_counts = self.counts.ravel()
         else:
             segment = self.class_codes
@@ -68,6 +97,13 @@ class ClassGroupIndex:
             seg_counts = self.counts.sum(axis=1)
         # One random key per sample; sorting by segment + key shuffles within each segment.
         order = np.argsort(segment + rng.random(segment.shape[0]), kind="stable")
+        if stratified:
+            base, extra, eligible = self.quotas(batch_real)
+            cap = base.copy()
+            for cls in np.flatnonzero(extra):
+                lucky = rng.permutation(np.flatnonzero(eligible[cls]))[: extra[cls]]
+                cap[cls, lucky] += 1
+            cap = cap.ravel()
         seg_sorted = segment[order]
         starts = np.concatenate([[0], np.cumsum(seg_counts)[:-1]])
         rank = np.arange(order.shape[0]) - starts[seg_sorted]

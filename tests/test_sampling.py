@@ -1,5 +1,3 @@
-import math
-
 import numpy as np
 
 from skdistill._sampling import ClassGroupIndex
@@ -18,13 +16,32 @@ def test_counts_and_groups_per_class():
     np.testing.assert_array_equal(index.groups_per_class, [2, 3])
 
 
-def test_stratified_batch_keeps_every_group_with_capped_share():
+def test_stratified_batch_keeps_every_group_and_the_batch_size():
     index, classes, groups = make_index()
-    batch = index.sample(np.random.default_rng(0), 16, stratified=True)
-    assert len(set(batch)) == len(batch)
-    cells = np.bincount(classes[batch] * 3 + groups[batch], minlength=6).reshape(2, 3)
-    cap0, cap1 = math.ceil(16 / 2), math.ceil(16 / 3)
-    np.testing.assert_array_equal(cells, [[cap0, 3, 0], [cap1, cap1, 1]])
+    seen = set()
+    for seed in range(20):
+        batch = index.sample(np.random.default_rng(seed), 16, stratified=True)
+        assert len(set(batch)) == len(batch)
+        cells = np.bincount(classes[batch] * 3 + groups[batch], minlength=6).reshape(2, 3)
+        # small groups give everything, the others share the rest of the 16 evenly
+        np.testing.assert_array_equal(cells[0], [13, 3, 0])
+        assert cells[1, 2] == 1 and sorted(cells[1, :2]) == [7, 8]
+        seen.add(tuple(cells[1, :2]))
+    # the one-sample remainder goes to either group, at random
+    assert seen == {(7, 8), (8, 7)}
+
+
+def test_stratified_batch_matches_uniform_batch_size():
+    rng = np.random.default_rng(0)
+    classes = rng.integers(0, 10, 5000)
+    groups = rng.integers(0, 10, 5000)
+    index = ClassGroupIndex(classes, groups, 10, 10)
+    for batch_real in (1, 7, 64, 256):
+        a = index.sample(np.random.default_rng(1), batch_real, stratified=True)
+        b = index.sample(np.random.default_rng(1), batch_real, stratified=False)
+        np.testing.assert_array_equal(np.bincount(classes[a]), np.bincount(classes[b]))
+    base, extra, _ = index.quotas(64)
+    assert (base.sum(1) + extra == 64).all() and (base >= 6).all() and (base <= 7).all()
 
 
 def test_uniform_batch_draws_batch_real_per_class():
