@@ -38,7 +38,7 @@ def test_model_argument_is_checked(tabular, images):
     X, y, groups = tabular
     with pytest.raises(ValueError, match="model must be"):
         evaluate_synthetic(X, y, X, y, groups, model="forest")
-    with pytest.raises(ValueError, match="'convnet' needs images"):
+    with pytest.raises(ValueError, match="need images"):
         evaluate_synthetic(X, y, X, y, groups, model="convnet")
 
 
@@ -61,5 +61,48 @@ def test_dsa_training_of_the_evaluator_is_seeded_and_changes_training(images, ta
     b = evaluate_synthetic(X, y, X, y, groups, augment="dsa", **kw).runs
     assert a.equals(b)
     Xt, yt, gt = tabular
-    with pytest.raises(ValueError, match="augment applies to the ConvNet"):
+    with pytest.raises(ValueError, match="augment applies to the evaluation of images"):
         evaluate_synthetic(Xt, yt, Xt, yt, gt, augment="dsa")
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "vgg11", "resnet18"])
+def test_torchvision_architectures_train_on_small_images(images, arch):
+    X, y, groups = images
+    result = evaluate_synthetic(
+        X, y, X, y, groups, model=arch, epochs=1, batch_size=64, random_state=0
+    )
+    if arch == "alexnet":  # the cheapest: same seed, same result
+        again = evaluate_synthetic(
+            X, y, X, y, groups, model=arch, epochs=1, batch_size=64, random_state=0
+        )
+        assert result.runs.equals(again.runs)
+    assert 0.0 <= result.runs.accuracy.iloc[0] <= 1.0
+    with pytest.raises(ValueError, match="need images"):
+        X_tab = np.zeros((len(y), 5))
+        evaluate_synthetic(X_tab, y, X_tab, y, groups, model=arch)
+
+
+def test_zoo_models_are_torchvision_bodies_adapted_to_any_channels():
+    import torch
+    from torchvision.models import ResNet
+
+    from skdistill.nn import build_model
+
+    for shape in [(1, 8, 8), (5, 12, 12)]:
+        for arch in ("alexnet", "vgg11", "resnet18"):
+            net = build_model(arch, shape, 7)
+            assert net(torch.zeros(2, *shape)).shape == (2, 7)
+    assert isinstance(build_model("resnet18", (3, 8, 8), 2).features, ResNet)
+
+
+def test_sample_weight_changes_training_and_is_validated(tabular, images):
+    X, y, groups = images
+    plain = evaluate_synthetic(X, y, X, y, groups, epochs=3, random_state=0)
+    weight = np.where(np.asarray(y) == np.asarray(y)[0], 10.0, 0.1)
+    weighted = evaluate_synthetic(
+        X, y, X, y, groups, epochs=3, random_state=0, sample_weight=weight
+    )
+    assert not plain.runs.equals(weighted.runs)
+    X, y, groups = tabular
+    with pytest.raises(ValueError, match="non-negative"):
+        evaluate_synthetic(X, y, X, y, groups, sample_weight=-np.ones(len(y)))

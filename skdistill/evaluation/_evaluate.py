@@ -14,25 +14,39 @@ from .._data import check_lengths, encode_labels, fit_codec
 from .._distiller import resolve_device
 from ..methods.augment import make_augment
 from ..metrics import fairlearn_crosscheck, residual_diagnostics
-from ..nn import build_network
+from ..nn import ARCHITECTURES, build_model
 from ._train import predict_codes, train_network
 
 MSG_MODEL = (
-    "model must be 'auto', 'convnet', 'mlp' or a scikit-learn classifier; got {model!r}. "
-    "'convnet' needs images, and a scikit-learn classifier needs tabular data."
+    "model must be 'auto', one of {archs} or a scikit-learn classifier; got {model!r}. "
+    "'mlp' takes any data, the other architectures need images, and a scikit-learn "
+    "classifier needs tabular data."
 )
+IMAGE_ARCHITECTURES = tuple(a for a in ARCHITECTURES if a != "mlp")
 
 
 def _train_torch(
-    kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth, augment=None
+    kind,
+    X_train,
+    y_train,
+    seed,
+    device,
+    epochs,
+    lr,
+    batch_size,
+    net_width,
+    net_depth,
+    augment=None,
+    sample_weight=None,
 ):
     """A fresh ConvNet/MLP trained on ``(X_train, y_train)``, with its input codec and classes."""
     codec = fit_codec(X_train)
-    if kind == "convnet" and codec.kind != "image":
-        raise ValueError(MSG_MODEL.format(model=kind))
+    image_model = kind in IMAGE_ARCHITECTURES
+    if image_model and codec.kind != "image":
+        raise ValueError(MSG_MODEL.format(archs=list(ARCHITECTURES), model=kind))
     classes, codes = encode_labels(y_train)
-    sample_shape = codec.sample_shape if kind == "convnet" else (int(np.prod(codec.sample_shape)),)
-    network = build_network(sample_shape, classes.shape[0], net_width, net_depth)
+    sample_shape = codec.sample_shape if image_model else (int(np.prod(codec.sample_shape)),)
+    network = build_model(kind, sample_shape, classes.shape[0], net_width, net_depth)
     train_network(
         network,
         codec.encode(X_train).reshape(-1, *sample_shape),
@@ -42,7 +56,8 @@ def _train_torch(
         batch_size=batch_size,
         seed=seed,
         device=device,
-        augment=make_augment(augment, codec.sample_shape[0]) if kind == "convnet" else None,
+        augment=make_augment(augment, codec.sample_shape[0]) if image_model else None,
+        sample_weight=sample_weight,
     )
     return network, codec, classes, sample_shape
 
@@ -60,9 +75,21 @@ def _fit_predict_torch(
     net_width,
     net_depth,
     augment,
+    sample_weight,
 ):
     network, codec, classes, sample_shape = _train_torch(
-        kind, X_train, y_train, seed, device, epochs, lr, batch_size, net_width, net_depth, augment
+        kind,
+        X_train,
+        y_train,
+        seed,
+        device,
+        epochs,
+        lr,
+        batch_size,
+        net_width,
+        net_depth,
+        augment,
+        sample_weight,
     )
     xte = codec.encode(X_test).reshape(-1, *sample_shape)
     return classes[predict_codes(network, xte, device=device)]
@@ -142,6 +169,7 @@ def evaluate_synthetic(
     net_width=None,
     net_depth=None,
     augment=None,
+    sample_weight=None,
     device="auto",
     random_state=None,
 ):
@@ -160,8 +188,11 @@ def evaluate_synthetic(
         Held-out real data, in the same container and layout as ``X_train``.
     sensitive_features_test : array-like
         Groups of the test samples.
-    model : "auto", "convnet", "mlp" or scikit-learn classifier, default="auto"
+    model : "auto", architecture name or scikit-learn classifier, default="auto"
         ``"auto"``: ConvNet for images, ``LogisticRegression(max_iter=1000)`` for tables.
+        Names (:data:`skdistill.nn.ARCHITECTURES`): ``"convnet"``, ``"mlp"``, and the
+        torchvision models ``"alexnet"``, ``"vgg11"``, ``"resnet18"`` adapted to small images
+        (:class:`skdistill.nn.ZooNet`), trained from random weights.
     n_runs : int, default=1
         Independent trainings (seeds).
     epochs, lr, batch_size : training settings of the torch models.
@@ -170,6 +201,9 @@ def evaluate_synthetic(
     augment : {"dsa"}, DSA instance or None, default=None
         Augment every training mini-batch of the ConvNet with DSA (the reference protocol
         for sets distilled with DSA); images only.
+    sample_weight : array-like of shape (n_train,) or None, default=None
+        Weight of every training sample's loss (e.g. group-balancing weights for a fair
+        downstream objective); passed to ``fit`` of a scikit-learn classifier.
     device : str, default="auto"
         Device of the torch models.
     random_state : int or None
@@ -182,19 +216,27 @@ def evaluate_synthetic(
         one row per run) and ``summary`` (mean and std of each column, as a Series with a
         ``(metric, "mean"|"std")`` index), all in [0, 1].
     """
-    check_lengths(X_train=X_train, y_train=y_train)
+    if sample_weight is None:
+        check_lengths(X_train=X_train, y_train=y_train)
+    else:
+        check_lengths(X_train=X_train, y_train=y_train, sample_weight=sample_weight)
+        if np.any(np.asarray(sample_weight, dtype=float) < 0):
+            raise ValueError("sample_weight must be non-negative.")
     check_lengths(X_test=X_test, y_test=y_test, sensitive_features_test=sensitive_features_test)
     dev = resolve_device(device)
     image = np.ndim(X_train) > 2
     if model == "auto":
         model = "convnet" if image else LogisticRegression(max_iter=1000)
     if isinstance(model, str):
-        if model not in ("convnet", "mlp"):
-            raise ValueError(MSG_MODEL.format(model=model))
+        if model not in ARCHITECTURES:
+            raise ValueError(MSG_MODEL.format(archs=list(ARCHITECTURES), model=model))
     elif not is_classifier(model) or image:
-        raise ValueError(MSG_MODEL.format(model=model))
-    if augment is not None and model != "convnet":
-        raise ValueError("augment applies to the ConvNet evaluation of images; leave it None.")
+        raise ValueError(MSG_MODEL.format(archs=list(ARCHITECTURES), model=model))
+    if augment is not None and model not in IMAGE_ARCHITECTURES:
+        raise ValueError(
+            "augment applies to the evaluation of images by a convolutional architecture; "
+            "leave it None."
+        )
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_runs)
     y_true = np.asarray(y_test)
     rows = []
@@ -213,12 +255,14 @@ def evaluate_synthetic(
                 net_width,
                 net_depth,
                 augment,
+                sample_weight,
             )
         else:
             est = clone(model)
             if "random_state" in est.get_params():
                 est.set_params(random_state=int(seed))
-            y_pred = est.fit(X_train, y_train).predict(X_test)
+            fit_kw = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
+            y_pred = est.fit(X_train, y_train, **fit_kw).predict(X_test)
         check = fairlearn_crosscheck(y_true, y_pred, sensitive_features=sensitive_features_test)
         rows.append(
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..methods._base import CPU_CHUNK
 from ..nn import reinitialize_
@@ -24,6 +25,7 @@ def train_network(
     seed=0,
     device=CPU,
     augment=None,
+    sample_weight=None,
 ):
     """Train ``network`` (re-initialised from ``seed``) on ``(X, y)`` and return it in eval mode.
 
@@ -32,7 +34,8 @@ def train_network(
     tensor of class codes. On the CPU each mini-batch is back-propagated in cache-sized
     chunks whose gradients add up to the mini-batch gradient. ``augment`` (e.g.
     :class:`skdistill.methods.DSA`) transforms every mini-batch with parameters drawn from
-    ``seed`` (DSA training of the evaluation protocol).
+    ``seed`` (DSA training of the evaluation protocol). ``sample_weight`` (a tensor, one
+    non-negative weight per sample, scaled to mean 1) weighs each sample's loss.
     """
     reinitialize_(network, seed)
     network.to(device).train()
@@ -41,7 +44,10 @@ def train_network(
         network.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
     )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [max(epochs // 2, 1)], 0.1)
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    weight = None
+    if sample_weight is not None:
+        weight = torch.as_tensor(sample_weight, dtype=torch.float32)
+        weight = weight / weight.mean()
     chunk = CPU_CHUNK if device.type == "cpu" else batch_size
     n = X.shape[0]
     for _ in range(epochs):
@@ -49,12 +55,18 @@ def train_network(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             xb, yb = X[idx].to(device), y[idx].to(device)
+            wb = None if weight is None else weight[idx].to(device)
             if augment is not None:
                 with torch.no_grad():
                     xb = augment(xb, gen)
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, xb.shape[0], chunk):
-                (loss_fn(network(xb[i : i + chunk]), yb[i : i + chunk]) / xb.shape[0]).backward()
+                loss = F.cross_entropy(
+                    network(xb[i : i + chunk]), yb[i : i + chunk], reduction="none"
+                )
+                if wb is not None:
+                    loss = loss * wb[i : i + chunk]
+                (loss.sum() / xb.shape[0]).backward()
             optimizer.step()
         scheduler.step()
     return network.eval()

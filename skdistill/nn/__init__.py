@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from .convnet import NORMS, ConvNet, min_image_size
 from .mlp import MLP
+from .zoo import ZOO, ZooNet
+
+#: Evaluation architectures: the reference ConvNet and MLP, and torchvision's models.
+ARCHITECTURES = ("convnet", "mlp", *ZOO)
 
 
 def build_network(sample_shape, n_classes, width=None, depth=None, norm=None) -> nn.Module:
@@ -24,6 +29,28 @@ def build_network(sample_shape, n_classes, width=None, depth=None, norm=None) ->
                 c, n_classes, (h, w), width=width or 128, depth=depth or 3, norm=norm or "instance"
             )
         return MLP(sample_shape[0], n_classes, width=width or 256, depth=depth or 2)
+
+
+def build_model(arch, sample_shape, n_classes, width=None, depth=None) -> nn.Module:
+    """An evaluation network by name (see :data:`ARCHITECTURES`).
+
+    ``"convnet"`` and the torchvision models (``"alexnet"``, ``"vgg11"``, ``"resnet18"``) take
+    ``(C, H, W)`` images; ``"mlp"`` flattens any sample. ``width``/``depth`` size the ConvNet
+    and the MLP only.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {list(ARCHITECTURES)}; got {arch!r}.")
+    if arch == "mlp":
+        return build_network((int(np.prod(sample_shape)),), n_classes, width, depth)
+    if len(sample_shape) != 3:
+        raise ValueError(
+            f"architecture {arch!r} needs images (C, H, W); got samples of shape "
+            f"{tuple(sample_shape)}. Use 'mlp' or a scikit-learn classifier for tables."
+        )
+    if arch == "convnet":
+        return build_network(sample_shape, n_classes, width, depth)
+    with torch.random.fork_rng(devices=[]):
+        return ZooNet(arch, sample_shape[0], n_classes)
 
 
 def reinitialize_(module: nn.Module, seed: int, template: nn.Module | None = None) -> nn.Module:
@@ -46,4 +73,14 @@ def reinitialize_(module: nn.Module, seed: int, template: nn.Module | None = Non
     return module
 
 
-__all__ = ["MLP", "NORMS", "ConvNet", "build_network", "min_image_size", "reinitialize_"]
+__all__ = [
+    "ARCHITECTURES",
+    "MLP",
+    "NORMS",
+    "ConvNet",
+    "ZooNet",
+    "build_model",
+    "build_network",
+    "min_image_size",
+    "reinitialize_",
+]
