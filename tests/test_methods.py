@@ -260,3 +260,30 @@ def test_dsa_instance_parameter_resumes_and_clones(images, tmp_path):
     resumed = clone(est).fit(X, y, sensitive_features=groups, resume=True)
     np.testing.assert_array_equal(resumed.X_synthetic_, full.X_synthetic_)
     assert repr(DSA(flip=False)) == "DSA(flip=False)"
+
+
+def test_dm_network_warmup_trains_the_fresh_network_on_the_synthetic_set(images):
+    from skdistill.methods import DistributionMatching
+
+    X, y, groups = images
+    plain = tiny_fit(X, y, groups)
+    zero = tiny_fit(X, y, groups, net_warmup_epochs=0)
+    warm = tiny_fit(X, y, groups, net_warmup_epochs=2)
+    again = tiny_fit(X, y, groups, net_warmup_epochs=2)
+    np.testing.assert_array_equal(plain.X_synthetic_, zero.X_synthetic_)
+    assert not np.array_equal(plain.X_synthetic_, warm.X_synthetic_)
+    np.testing.assert_array_equal(warm.X_synthetic_, again.X_synthetic_)
+    # the warm-up lowers the network's loss on the synthetic set, and leaves it frozen
+    method = DistributionMatching(
+        (3, 8, 8), 2, net_width=8, net_depth=2, device=torch.device("cpu"), net_warmup_epochs=20
+    )
+    method.begin_iteration(0)
+    syn = torch.randn(6, 3, 8, 8)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    before = F.cross_entropy(method.network(syn), torch.as_tensor(labels)).item()
+    method.prepare(syn, labels)
+    after = F.cross_entropy(method.network(syn), torch.as_tensor(labels)).item()
+    assert after < before
+    assert not any(p.requires_grad for p in method.network.parameters())
+    with pytest.raises(ValueError, match="net_warmup_epochs"):
+        tiny_fit(X, y, groups, method="dc", net_warmup_epochs=1)

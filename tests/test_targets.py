@@ -44,6 +44,15 @@ def test_uniform_is_the_plain_mean_of_the_stratified_batch():
     np.testing.assert_allclose(got.numpy()[:, 0], [3.0, 1.0])
 
 
+def test_reweighted_is_the_mean_of_the_group_means_of_a_uniform_batch():
+    classes = np.array([0, 0, 0, 1, 1])
+    groups = np.array([0, 0, 1, 0, 1])
+    features = np.array([[1.0], [2.0], [6.0], [0.0], [2.0]])
+    _, got = stats("reweighted", classes, groups, features, 2, 2)
+    np.testing.assert_allclose(got.numpy()[:, 0], [(1.5 + 6.0) / 2, 1.0])
+    assert not TARGETS["reweighted"].stratified and TARGETS["cobra"].stratified
+
+
 def dm_gradient(target, x_real, classes, groups, synthetic, ipc, n_groups):
     method = DistributionMatching(
         (1, 8, 8), 2, net_width=4, net_depth=2, device=torch.device("cpu")

@@ -65,6 +65,9 @@ class Method:
         """Prepare one outer iteration (e.g. draw a fresh network); seeds augmentation."""
         self.generator.manual_seed(seed)
 
+    def prepare(self, synthetic, synthetic_labels) -> None:
+        """Adapt the iteration's representation to the (detached) synthetic set before matching."""
+
     def inner_update(self, synthetic, synthetic_labels, sample_real) -> None:
         """Update the representation between two matching steps of an iteration.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ..nn import build_network, reinitialize_
 from ._base import Method, chunked
@@ -33,10 +34,13 @@ class DistributionMatching(Method):
         Where the network runs.
     augment : DSA or None
         Siamese augmentation of each class's real and synthetic batch.
+    net_warmup_epochs : int or None
+        Epochs of training of each fresh network on the current synthetic set before
+        matching (SGD, lr 0.01, momentum 0.9, batches of 256); ``None``/0: random network.
     """
 
     name = "dm"
-    options = frozenset({"distance", "augment"})
+    options = frozenset({"distance", "augment", "net_warmup_epochs"})
     distances = ("l2", "l1")
     default_lr = 1.0
 
@@ -50,9 +54,11 @@ class DistributionMatching(Method):
         distance=None,
         device,
         augment=None,
+        net_warmup_epochs=None,
     ):
         super().__init__(device, augment)
         self.distance_name = distance or "l2"
+        self.net_warmup_epochs = net_warmup_epochs or 0
         self.network = build_network(sample_shape, n_classes, net_width, net_depth).to(device)
         self.network.requires_grad_(False)  # only the synthetic samples are optimised
         self.template = None
@@ -63,6 +69,23 @@ class DistributionMatching(Method):
         """Draw a fresh random network (and seed the augmentation)."""
         super().begin_iteration(seed)
         reinitialize_(self.network, seed, self.template)
+
+    def prepare(self, synthetic, synthetic_labels):
+        """Warm the fresh network up on the synthetic set (``net_warmup_epochs`` epochs)."""
+        if not self.net_warmup_epochs:
+            return
+        x_all = self.decode(synthetic, None)
+        labels = torch.as_tensor(synthetic_labels, device=x_all.device)
+        self.network.requires_grad_(True).train()
+        optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
+        for _ in range(self.net_warmup_epochs):
+            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
+            for start in range(0, x_all.shape[0], 256):
+                idx = order[start : start + 256]
+                optimizer.zero_grad(set_to_none=True)
+                F.cross_entropy(self.network(x_all[idx]), labels[idx]).backward()
+                optimizer.step()
+        self.network.requires_grad_(False)
 
     def real_statistics(self, x, plan):
         """Weighted mean embeddings of every row, from one pass over the batch without autograd."""

@@ -5,6 +5,7 @@ from .barycenter import KINDS as BARYCENTERS
 from .barycenter import barycenter, batched_barycenter
 from .cobra import CobraTarget
 from .fairdd import FairDDTarget
+from .reweighted import ReweightedTarget
 from .uniform import UniformTarget
 from .vanilla import VanillaTarget
 
@@ -13,6 +14,7 @@ TARGETS = {
     "uniform": UniformTarget,
     "fairdd": FairDDTarget,
     "cobra": CobraTarget,
+    "reweighted": ReweightedTarget,
 }
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "batched_barycenter",
     "CobraTarget",
     "FairDDTarget",
+    "ReweightedTarget",
     "RowPlan",
     "Target",
     "UniformTarget",
