@@ -10,9 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.utils import Bunch
 
+from ._benchmark import load_benchmark_dataset
 from ._distiller import BarycentricDistiller
 from .baselines import random_subset
-from .datasets import adult_preprocessor, load_adult, load_colored_mnist
 from .evaluation import evaluate_synthetic
 from .plotting import plot_fairness_accuracy, plot_synthetic_images
 
@@ -53,29 +53,14 @@ TABULAR_METHOD_DEMOS = {
 
 
 def _load(dataset):
-    if dataset == "adult":
-        data = load_adult(sensitive="sex")
-        prep = adult_preprocessor().fit(data.X_train)
-        return Bunch(
-            X_train=prep.transform(data.X_train),
-            y_train=data.y_train,
-            A_train=data.sensitive_features_train,
-            X_test=prep.transform(data.X_test),
-            y_test=data.y_test,
-            A_test=data.sensitive_features_test,
-            title="Adult (sensitive: sex), LogisticRegression on the distilled rows",
-        )
-    data = load_colored_mnist(dataset.split("-")[1])
-    return Bunch(
-        X_train=data.X_train,
-        y_train=data.y_train,
-        A_train=data.sensitive_features_train,
-        X_test=data.X_test,
-        y_test=data.y_test,
-        A_test=data.sensitive_features_test,
-        title=f"Colored MNIST ({dataset.split('-')[1].upper()}), ConvNet trained on the "
-        "distilled images",
+    data = load_benchmark_dataset(dataset)
+    model = (
+        "LogisticRegression on the distilled rows"
+        if dataset == "adult"
+        else ("ConvNet trained on the distilled images")
     )
+    data.title = f"{data.title}, {model}"
+    return data
 
 
 def _summarise(runs: pd.DataFrame) -> pd.DataFrame:

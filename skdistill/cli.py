@@ -35,6 +35,44 @@ def _demo(args):
     return 0
 
 
+def _benchmark(args):
+    from ._benchmark import load_config, make_config, run_benchmark
+
+    overrides = dict(
+        datasets=args.datasets,
+        methods=args.methods,
+        targets=args.targets,
+        ipc=args.ipc,
+        seeds=args.seeds,
+        architectures=args.architectures,
+        baselines=args.baselines,
+        device=args.device,
+    )
+    if args.config:
+        config = load_config(args.config)
+        config.update({k: v for k, v in overrides.items() if v is not None})
+        config = make_config(**config)
+    else:
+        config = make_config(args.preset, **overrides)
+    log = (lambda *a: None) if args.quiet else (lambda *a: tqdm_write(*a))
+    command = "skdistill " + " ".join(args.argv)
+    result = run_benchmark(config, args.out, command=command, log=log, progress=not args.quiet)
+    print(result.markdown.read_text(encoding="utf-8").split("## Settings")[0])
+    print(f"results: {result.markdown.parent / 'results.json'}")
+    print(f"report: {result.markdown}")
+    for path in result.figures:
+        print(f"figure: {path}")
+    print(f"wall time: {result.seconds:.0f} s")
+    return 0
+
+
+def tqdm_write(*parts):
+    """Print a log line without breaking the progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(" ".join(map(str, parts)))
+
+
 def _datasets(args):
     from .datasets import CATALOG
 
@@ -84,6 +122,50 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     demo.add_argument("--quiet", action="store_true", help="print only the final table")
     demo.set_defaults(func=_demo)
+    bench = sub.add_parser(
+        "benchmark",
+        help="the papers' evaluation protocol over datasets x methods x targets x IPC x seeds",
+        description="Distil every dataset of the configuration with every method and target, "
+        "evaluate fresh models over several seeds (and architectures), beside FULL, RANDOM, "
+        "fairlearn's mitigations and the RF/DF/MF interventions; write results.json, "
+        "results.md (EOD (Acc) tables) and PNG figures. Synthetic sets are cached in OUT/cache "
+        "and finished evaluations kept in OUT/results.json: rerunning resumes.",
+    )
+    bench.add_argument(
+        "--preset",
+        default="embedded",
+        choices=["embedded", "ablation", "sweeps", "architectures", "smoke"],
+        help="named configuration (default: %(default)s, the committed CPU table)",
+    )
+    bench.add_argument("--config", help="YAML or JSON configuration file (replaces --preset)")
+    bench.add_argument(
+        "--out", default="skdistill-benchmark", help="output folder (default: %(default)s)"
+    )
+    bench.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=["cmnist-bg", "cmnist-fg", "digits-bg", "digits-fg", "adult", "german"],
+    )
+    bench.add_argument("--methods", nargs="+", choices=["dm", "dc", "idc"])
+    bench.add_argument(
+        "--targets", nargs="+", choices=["vanilla", "uniform", "fairdd", "cobra", "reweighted"]
+    )
+    bench.add_argument("--ipc", nargs="+", type=int, help="synthetic samples per class")
+    bench.add_argument("--seeds", type=int, help="seeds per cell")
+    bench.add_argument(
+        "--architectures",
+        nargs="+",
+        choices=["convnet", "mlp", "alexnet", "vgg11", "resnet18", "logreg"],
+        help="evaluation models (images: convnet by default; tables: logreg)",
+    )
+    bench.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=["full", "random", "random_balanced", "fairlearn", "rf", "df", "mf"],
+    )
+    bench.add_argument("--device", help="'auto', 'cpu' or 'cuda'")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    bench.set_defaults(func=_benchmark)
     datasets = sub.add_parser(
         "datasets",
         help="list the biased datasets available offline and those that need a local folder",
@@ -95,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the ``skdistill`` command."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""Plots: fairness-accuracy trade-offs and grids of synthetic images.
+"""Plots: fairness-accuracy trade-offs, sweeps, t-SNE embeddings and grids of synthetic images.
 
 Functions draw on a matplotlib ``Axes`` (a new ``Figure`` when none is given, without
 pyplot, so they work headless) and return it.
@@ -121,3 +121,97 @@ def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_metric_curves(frame: pd.DataFrame, *, x, ax=None, title=None, xlabel=None):
+    """EOD_M and accuracy (mean ± std) against a swept setting (IPC, SKEW, GAP...), per entry.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per (entry, x value) with columns ``entry``, ``x`` (named by the ``x``
+        argument), ``eod_max_mean``, ``eod_max_std``, ``accuracy_mean``, ``accuracy_std``,
+        in [0, 1].
+    x : str
+        Column of the swept setting.
+    ax : pair of matplotlib Axes, default=None
+        Where to draw EOD_M and accuracy; a new figure with two panels when None.
+    title : str, default=None
+        Figure title.
+    xlabel : str, default=None
+        Label of the x axis (``x`` when None).
+
+    Returns
+    -------
+    tuple of Axes
+        The EOD_M and accuracy panels.
+    """
+    if ax is None:
+        fig = Figure(figsize=(10, 4), layout="constrained")
+        ax = fig.subplots(1, 2)
+    cmap = colormaps["tab10"]
+    for i, (entry, rows) in enumerate(frame.groupby("entry", sort=False)):
+        rows = rows.sort_values(x)
+        for panel, metric in zip(ax, ("eod_max", "accuracy")):
+            panel.errorbar(
+                rows[x],
+                100 * rows[f"{metric}_mean"],
+                yerr=100 * rows[f"{metric}_std"],
+                marker="o",
+                capsize=3,
+                color=cmap(i % 10),
+                label=str(entry),
+            )
+    ax[0].set_ylabel("EOD_M (points, lower is fairer)")
+    ax[1].set_ylabel("accuracy (%)")
+    for panel in ax:
+        panel.set_xlabel(xlabel or x)
+        panel.grid(alpha=0.3)
+    ax[0].legend(fontsize=8, loc="best")
+    if title:
+        ax[0].figure.suptitle(title)
+    return tuple(ax)
+
+
+def plot_embedding(features, y, sensitive_features, *, axes=None, title=None, random_state=0):
+    """t-SNE of learned features, coloured by class and by group (COBRA paper, Fig. 3).
+
+    Parameters
+    ----------
+    features : array-like of shape (n_samples, n_dims)
+        Features, e.g. embeddings of real test samples by a network trained on a synthetic
+        set.
+    y, sensitive_features : array-like of shape (n_samples,)
+        Class and group of every sample.
+    axes : pair of matplotlib Axes, default=None
+        Where to draw the two panels; a new figure when None.
+    title : str, default=None
+        Title above the class panel.
+    random_state : int, default=0
+        Seed of :class:`sklearn.manifold.TSNE`.
+
+    Returns
+    -------
+    tuple of Axes
+    """
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    perplexity = float(min(30.0, max(2.0, (features.shape[0] - 1) / 3)))
+    points = TSNE(perplexity=perplexity, init="pca", random_state=random_state).fit_transform(
+        features
+    )
+    if axes is None:
+        fig = Figure(figsize=(9, 4.4), layout="constrained")
+        axes = fig.subplots(1, 2)
+    for panel, values, name in zip(axes, (y, sensitive_features), ("class", "group")):
+        values = np.asarray(values)
+        cmap = colormaps["tab10"]
+        for i, v in enumerate(np.unique(values)):
+            keep = values == v
+            panel.scatter(*points[keep].T, s=6, color=cmap(i % 10), label=str(v))
+        panel.set_xticks([])
+        panel.set_yticks([])
+        panel.set_title(f"coloured by {name}" if title is None or name == "group" else title)
+        panel.legend(fontsize=6, markerscale=2, loc="best", title=name, title_fontsize=7)
+    return tuple(axes)
