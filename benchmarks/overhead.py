@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from skdistill._benchmark import machine
 
 SHAPES = {
     "paper": dict(image=32, width=128, depth=3, batch_real=256, per_class=512),
@@ -131,24 +132,6 @@ def measure(kind, config):
         env={**os.environ, **MALLOC_ENV},
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def machine(device):
-    """A short description of the machine."""
-    import torch
-
-    info = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 def summarise(records):
@@ -297,7 +280,7 @@ def main(argv=None):
     meta = {
         "shape": args.shape,
         "shape_settings": SHAPES[args.shape],
-        "machine": machine(args.device),
+        "machine": machine(args.device),  # the same description as `skdistill benchmark`
         "warmup": args.warmup,
         "iterations": args.iterations,
         "rounds": args.rounds,
