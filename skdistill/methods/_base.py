@@ -12,6 +12,30 @@ from ..targets import RowPlan
 #: memory-bound layers (norm, ReLU, pooling) about twice as fast on a 2-core CPU.
 CPU_CHUNK = 32
 
+#: Bytes of a pass's first activation under which a CPU pass may hold up to twice
+#: :data:`CPU_CHUNK` samples (small images, narrow networks: per-call overhead dominates).
+SMALL_PASS_BYTES = 2 * 2**20
+
+
+def cpu_chunk(network, sample_shape):
+    """Samples per CPU pass for ``network``.
+
+    :data:`CPU_CHUNK`, or up to twice that when the first layer's output is small enough that
+    :data:`SMALL_PASS_BYTES` hold more samples.
+    """
+    first = next(
+        m for m in network.modules() if next(m.parameters(recurse=False), None) is not None
+    )
+    size = []
+    handle = first.register_forward_hook(lambda m, a, out: size.append(out[0].numel()))
+    try:
+        with torch.no_grad():
+            network(torch.zeros(1, *sample_shape, device=next(network.parameters()).device))
+    finally:
+        handle.remove()
+    fits = SMALL_PASS_BYTES // (4 * size[0])
+    return int(min(max(fits, CPU_CHUNK), 2 * CPU_CHUNK))
+
 
 def chunked(fn, x, chunk):
     """``fn(x)`` computed ``chunk`` samples at a time (all at once when ``chunk`` is None)."""
@@ -162,7 +186,10 @@ class Method:
             if rows.size == 0:
                 continue
             index = torch.as_tensor(row_class[rows] - first, device=syn.device)
-            loss = self.distance(real[torch.as_tensor(rows, device=real.device)], syn[index])
+            rows = torch.as_tensor(rows, device=real.device)
+            # index_select: its backward adds rows (advanced indexing's backward, an
+            # index_put with repeated indices, is many times slower on the CPU)
+            loss = self.distance(real.index_select(0, rows), syn.index_select(0, index))
             loss.backward(inputs=[synthetic])
             total += loss.detach()
         return total

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import build_network, reinitialize_
-from ._base import Method
+from ._base import Method, cpu_chunk
+from ._rowgrad import RowGradients
 
 #: The reference (outer_loop, inner_loop) schedule per IPC.
 REFERENCE_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -60,7 +61,10 @@ class GradientMatching(Method):
     of its samples, ``grad_theta sum_i w_i l(x_i)``: one backward pass gives the class mean
     (vanilla) or the mean of group means (COBRA), since gradients are linear in the loss.
     FairDD's per-group gradients come from each group's own samples (the groups partition the
-    batch), so every target costs about one pass over the batch.
+    batch); small rows share forward/backward passes, their per-row weight gradients formed
+    from each layer's inputs and output gradients
+    (:class:`~skdistill.methods._rowgrad.RowGradients`), so every target costs about one pass
+    over the batch.
 
     Batch-norm networks get their statistics from real data (16 samples per class) at every
     matching step, then frozen in evaluation mode, so that every sample's gradient depends on
@@ -121,6 +125,8 @@ class GradientMatching(Method):
         self.n_classes = n_classes
         self.network = build_network(sample_shape, n_classes, net_width, net_depth, net_norm)
         self.network.to(device)
+        if self.chunk is not None:
+            self.chunk = cpu_chunk(self.network, sample_shape)
         self.template = None
         if device.type != "cpu":
             self.template = build_network(sample_shape, n_classes, net_width, net_depth, net_norm)
@@ -132,6 +138,7 @@ class GradientMatching(Method):
         self.inner_loop = default_inner if inner_loop is None else inner_loop
         self.params = [p for p in self.network.parameters() if self.matches_parameter(p)]
         self.shapes = [tuple(p.shape) for p in self.params]
+        self.row_gradients = RowGradients(self.network, self.params)
         self.optimizer = None
 
     def default_loops(self, ipc):
@@ -187,11 +194,19 @@ class GradientMatching(Method):
         return total
 
     def real_statistics(self, x, plan):
-        """Per-row gradients; each row's from its own samples (one pass over the batch in all)."""
+        """Per-row gradients, each from its own samples, in shared passes over the batch.
+
+        Rows share forward/backward passes (:class:`~skdistill.methods._rowgrad.RowGradients`)
+        of at most one class's worth of samples (cache-sized chunks on the CPU); a network
+        that couples samples falls back to one pass per row.
+        """
         self._freeze_batch_norm(x, plan)
         sample_class = plan.row_class[plan.row]
         labels = torch.as_tensor(sample_class, device=x.device)
         weights = torch.as_tensor(plan.weight, dtype=x.dtype, device=x.device)
+        if self.row_gradients.supported:
+            cap = self.chunk or int(np.bincount(sample_class).max())
+            return self.row_gradients(x, labels, weights, plan.row, plan.n_rows, cap)
         order = np.argsort(plan.row, kind="stable")
         bounds = np.searchsorted(plan.row[order], np.arange(plan.n_rows + 1))
         rows = []
