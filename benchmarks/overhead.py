@@ -107,19 +107,65 @@ def time_worker(config):
     print(json.dumps({"seconds": seconds}))
 
 
+def _proc_status_bytes(key):
+    """A ``VmRSS``/``VmHWM`` line of ``/proc/self/status``, in bytes (None off Linux)."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def memory_worker(config):
-    """Fit one target alone; print the peak memory of the fit as JSON."""
+    """Fit one target alone; print the peak memory of the fit and of its iterations as JSON.
+
+    ``memory_bytes``: peak growth over the whole fit (data preparation included);
+    ``iteration_bytes``: peak during the iterations after the first, over the memory held when
+    they start -- what a target's arithmetic adds (CPU: the kernel's resident-set high-water
+    mark, reset through ``/proc/self/clear_refs``; CUDA: ``max_memory_allocated``).
+    """
     import torch
 
-    distiller, X, y, groups = problem(config, config["target"], config["memory_iterations"])
+    n_iter = config["memory_iterations"] + 1
+    distiller, X, y, groups = problem(config, config["target"], n_iter)
     cuda = config["device"].startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    distiller.fit(X, y, sensitive_features=groups)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    memory = torch.cuda.max_memory_allocated() if cuda else (after - before) * 1024
-    print(json.dumps({"memory_bytes": int(memory)}))
+    before = (
+        _proc_status_bytes("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    fit = distiller._iterate(**distiller._validate_inputs(X, y, groups), resume=False)
+    next(fit)  # data preparation, the synthetic set, the first iteration
+    iteration = None
+    if cuda:
+        torch.cuda.synchronize()
+        setup_peak = torch.cuda.max_memory_allocated()
+        start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for _ in fit:
+            pass
+        torch.cuda.synchronize()
+        memory = max(setup_peak, torch.cuda.max_memory_allocated())
+        iteration = torch.cuda.max_memory_allocated() - start
+    else:
+        setup_peak = _proc_status_bytes("VmHWM")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
+            start = _proc_status_bytes("VmRSS")
+        except OSError:
+            start = None
+        for _ in fit:
+            pass
+        peak = _proc_status_bytes("VmHWM")
+        if setup_peak is None or peak is None:  # not Linux: whole-fit peak only
+            memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        else:
+            memory = max(setup_peak, peak) - before
+            iteration = None if start is None else peak - start
+    print(json.dumps({"memory_bytes": int(memory), "iteration_bytes": iteration}))
 
 
 def measure(kind, config):
@@ -140,9 +186,11 @@ def summarise(records):
     rows = {}
     for rec in records:
         key = (rec["method"], rec["groups"], rec["target"])
-        row = rows.setdefault(key, {"seconds": [], "memory": []})
+        row = rows.setdefault(key, {"seconds": [], "memory": [], "iteration": []})
         row["seconds"] += rec["seconds"]
         row["memory"].append(rec["memory_bytes"])
+        if rec.get("iteration_bytes") is not None:
+            row["iteration"].append(rec["iteration_bytes"])
     table = []
     for (method, g, target), row in sorted(rows.items()):
         base = rows[(method, g, "vanilla")]
@@ -161,10 +209,22 @@ def summarise(records):
                 "time_ratio": median / float(np.median(base["seconds"])),
                 "memory_mb": mem / 2**20,
                 "memory_ratio": mem / max(float(np.max(base["memory"])), 1.0),
+                **_iteration_memory(row, base),
                 "n_iterations": len(row["seconds"]),
             }
         )
     return table
+
+
+def _iteration_memory(row, base):
+    """Peak memory of the iterations after the first, and its ratio to vanilla's, if measured."""
+    if not row["iteration"] or not base["iteration"]:
+        return {}
+    peak = float(np.max(row["iteration"]))
+    return {
+        "iteration_mb": peak / 2**20,
+        "iteration_ratio": peak / max(float(np.max(base["iteration"])), 1.0),
+    }
 
 
 def markdown(table, meta):
@@ -204,13 +264,24 @@ def markdown(table, meta):
     )
     lines += [
         "",
-        f"Memory, MB ({memory_kind}, each target alone in a fresh process, "
-        f"{meta['memory_iterations']} iterations; ratio to vanilla)",
+        f"Memory of the fit, MB ({memory_kind}, data preparation included; each target alone "
+        "in a fresh process, "
+        f"1 + {meta['memory_iterations']} iterations; ratio to vanilla)",
         "",
         head,
         sep,
     ]
     rows(lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
+    if all("iteration_mb" in r for r in table):
+        lines += [
+            "",
+            "Memory of the iterations, MB (peak during the iterations after the first, over the "
+            "memory held when they start: what the target's arithmetic adds; ratio to vanilla)",
+            "",
+            head,
+            sep,
+        ]
+        rows(lambda r: f"{r['iteration_mb']:.1f} ({r['iteration_ratio']:.2f}x)")
     worst = {
         (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
         for m in methods
@@ -239,7 +310,10 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per target")
     parser.add_argument("--rounds", type=int, default=1, help="timing processes per (method, G)")
     parser.add_argument(
-        "--memory-iterations", type=int, default=3, help="iterations of each memory run"
+        "--memory-iterations",
+        type=int,
+        default=3,
+        help="iterations of each memory run after the first",
     )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -267,9 +341,16 @@ def main(argv=None):
                 for target, values in measure("time", config)["seconds"].items():
                     seconds[target] += values
             for target in TARGETS:
-                memory = measure("memory", {**config, "target": target})["memory_bytes"]
+                mem = measure("memory", {**config, "target": target})
+                memory = mem["memory_bytes"]
                 records.append(
-                    {**config, "target": target, "seconds": seconds[target], "memory_bytes": memory}
+                    {
+                        **config,
+                        "target": target,
+                        "seconds": seconds[target],
+                        "memory_bytes": memory,
+                        "iteration_bytes": mem.get("iteration_bytes"),
+                    }
                 )
                 print(
                     f"[overhead] {method} G={g:2d} {target:8s} "

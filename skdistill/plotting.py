@@ -39,11 +39,14 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     """
     ax = ax if ax is not None else _new_axes((6, 4.5))
     cmap = colormaps["tab10"]
+    x = 100 * table["eod_max_mean"].to_numpy(dtype=float)
+    y = 100 * table["accuracy_mean"].to_numpy(dtype=float)
+    offsets = _label_offsets(x, y)
     for i, (name, row) in enumerate(table.iterrows()):
         color = cmap(i % 10)
         ax.errorbar(
-            100 * row["eod_max_mean"],
-            100 * row["accuracy_mean"],
+            x[i],
+            y[i],
             xerr=100 * row["eod_max_std"],
             yerr=100 * row["accuracy_std"],
             fmt="o",
@@ -53,11 +56,13 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
         )
         ax.annotate(
             str(name),
-            (100 * row["eod_max_mean"], 100 * row["accuracy_mean"]),
+            (x[i], y[i]),
             textcoords="offset points",
-            xytext=(5, 5),
+            xytext=(5, 5 + offsets[i]),
             fontsize=8,
+            color=color,
         )
+    ax.margins(x=0.06, y=0.12)  # room for stacked labels
     ax.set_xlabel("EOD_M (points, lower is fairer)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
@@ -65,6 +70,21 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def _label_offsets(x, y, step=10.0):
+    """Vertical label offsets (points) that stack the labels of points lying close together.
+
+    Points within 10 % of the x range and 5 % of the y range of an earlier point share its
+    cluster; each further label of a cluster sits ``step`` points higher.
+    """
+    span_x = max(np.ptp(x), 1e-9) if len(x) else 1.0
+    span_y = max(np.ptp(y), 1e-9) if len(y) else 1.0
+    offsets = np.zeros(len(x))
+    for i in range(len(x)):
+        near = (np.abs(x[:i] - x[i]) < 0.1 * span_x) & (np.abs(y[:i] - y[i]) < 0.05 * span_y)
+        offsets[i] = step * np.count_nonzero(near)
+    return offsets
 
 
 def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):

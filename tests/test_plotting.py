@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
 from skdistill.plotting import plot_fairness_accuracy, plot_synthetic_images
@@ -21,6 +22,28 @@ def test_fairness_accuracy_plot_png(tmp_path):
     ax.figure.savefig(path, dpi=50)
     img = imread(path)
     assert img.shape[0] == 4.5 * 50 and img.shape[1] == 6 * 50 and img.std() > 0
+
+
+def test_fairness_accuracy_labels_of_close_points_do_not_overlap():
+    table = pd.DataFrame(
+        {
+            "accuracy_mean": [0.75, 0.889, 0.895, 0.896],
+            "accuracy_std": [0.0] * 4,
+            "eod_max_mean": [1.0, 0.27, 0.21, 0.26],
+            "eod_max_std": [0.0] * 4,
+        },
+        index=["vanilla", "uniform", "fairdd", "cobra"],
+    )
+    ax = plot_fairness_accuracy(table)
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(boxes) == set(table.index)
+    names = list(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
 
 
 def test_synthetic_grid_shows_every_class(tmp_path):

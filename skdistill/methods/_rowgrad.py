@@ -21,8 +21,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.graph import get_gradient_edge
 from torch.nn.grad import conv2d_weight
+
+try:
+    from torch.autograd.graph import get_gradient_edge
+except ImportError:  # torch < 2.2: every row gets its own pass (see ``supported``)
+    get_gradient_edge = None
 
 #: Extra (padded) samples tolerated when cutting rows into equal sub-rows.
 PADDING_SLACK = 1.10
@@ -76,7 +80,9 @@ class RowGradients:
                 owner[id(parameter)] = (module, name)
         self.entries = [owner.get(id(p)) for p in self.params]
         self.modules = list(dict.fromkeys(m for m, _ in filter(None, self.entries)))
-        self._static = all(e is not None and self._module_ok(e[0]) for e in self.entries)
+        self._static = get_gradient_edge is not None and all(
+            e is not None and self._module_ok(e[0]) for e in self.entries
+        )
         self._batch_norms = [m for m in network.modules() if isinstance(m, _BATCH_NORMS)]
 
     @staticmethod
@@ -93,7 +99,7 @@ class RowGradients:
 
     @property
     def supported(self):
-        """Whether the rows can share passes: known layers, and no batch norm in training mode."""
+        """Whether rows can share passes: known layers, no training batch norm, torch >= 2.2."""
         return self._static and not any(bn.training for bn in self._batch_norms)
 
     def __call__(self, x, labels, weights, row, n_rows, cap):
