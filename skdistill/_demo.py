@@ -21,7 +21,7 @@ METRICS = ["accuracy", "eod_max", "eod_max_fairlearn", "eod_mean", "eod_mean_fai
 
 #: Settings of each demo. Adult follows the reference protocol (IPC 10, 500 iterations, 256
 #: real rows per class, 5 distillation seeds, LogisticRegression). The image demos are sized
-#: to finish in about 12 minutes on a 2-core CPU: 100 iterations with 64 real images per
+#: to finish in about 10 minutes on a 2-core CPU: 100 iterations with 64 real images per
 #: class, each synthetic set evaluated by 2 ConvNets trained for 100 epochs, and a
 #: full-data ConvNet trained for 3 epochs.
 DEMOS = {
