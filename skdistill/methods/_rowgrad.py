@@ -34,6 +34,11 @@ PADDING_SLACK = 1.10
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
+def weighted_cross_entropy(logits, labels, weights):
+    """``sum_i weights_i * CE(logits_i, labels_i)``: the loss whose gradients are matched."""
+    return (F.cross_entropy(logits, labels, reduction="none") * weights).sum()
+
+
 def subrow_size(sizes, cap):
     """The largest sub-row size ``<= cap`` whose padding stays within :data:`PADDING_SLACK`.
 
@@ -46,9 +51,11 @@ def subrow_size(sizes, cap):
     return int(n[padded <= PADDING_SLACK * sizes.sum()].max())
 
 
-def _layout(row, n_rows, n):
-    """Slots of the sub-rows (``-1`` = padding) and the row of each sub-row."""
-    sizes = np.bincount(row, minlength=n_rows)
+def _layout(row, sizes, n):
+    """Slots of the sub-rows (``-1`` = padding) and the row of each sub-row.
+
+    ``sizes[r]`` is the number of samples of row ``r`` (``np.bincount(row)``).
+    """
     per_row = -(-sizes // n)
     order = np.argsort(row, kind="stable")
     sorted_rows = row[order]
@@ -57,7 +64,7 @@ def _layout(row, n_rows, n):
     slot = (first_subrow[sorted_rows] + position // n) * n + position % n
     slots = np.full(int(per_row.sum()) * n, -1, dtype=np.int64)
     slots[slot] = order
-    return slots, np.repeat(np.arange(n_rows), per_row)
+    return slots, np.repeat(np.arange(sizes.shape[0]), per_row)
 
 
 class RowGradients:
@@ -110,7 +117,7 @@ class RowGradients:
         """
         sizes = np.bincount(row, minlength=n_rows)
         n = subrow_size(sizes, cap)
-        slots, subrow_row = _layout(row, n_rows, n)
+        slots, subrow_row = _layout(row, sizes, n)
         per_pass = max(1, int(cap) // n)
         slots = _interleave(slots, n, per_pass)
         slots_t = torch.as_tensor(slots, device=x.device)
@@ -141,10 +148,9 @@ class RowGradients:
                 # a single sub-row: plain back-propagation (one fused call per layer)
                 recording[0] = k > 1
                 with torch.enable_grad():
-                    loss = (
-                        F.cross_entropy(self.network(x_all[sl]), labels_all[sl], reduction="none")
-                        * weights_all[sl]
-                    ).sum()
+                    loss = weighted_cross_entropy(
+                        self.network(x_all[sl]), labels_all[sl], weights_all[sl]
+                    )
                     wanted = self.params if k == 1 else [edge for _, _, edge in calls]
                     grads = torch.autograd.grad(loss, wanted, allow_unused=True)
                 if k == 1:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..nn import build_network, reinitialize_
 from ._base import Method, cpu_chunk
-from ._rowgrad import RowGradients
+from ._rowgrad import RowGradients, weighted_cross_entropy
 
 #: The reference (outer_loop, inner_loop) schedule per IPC.
 REFERENCE_LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -184,10 +184,7 @@ class GradientMatching(Method):
         total = None
         for i in range(0, x.shape[0], chunk):
             logits = self.network(x[i : i + chunk])
-            loss = (
-                F.cross_entropy(logits, labels[i : i + chunk], reduction="none")
-                * weights[i : i + chunk]
-            ).sum()
+            loss = weighted_cross_entropy(logits, labels[i : i + chunk], weights[i : i + chunk])
             grads = torch.autograd.grad(loss, self.params, create_graph=create_graph)
             flat = torch.cat([g.reshape(-1) for g in grads])
             total = flat if total is None else total + flat
