@@ -25,6 +25,12 @@ def objective(kind, points, m, w=None, delta=1.0):
     return float((w * per).sum())
 
 
+def huber_threshold(points, delta):
+    """The threshold the Huber barycenter uses: delta times the normal-consistent MAD."""
+    med = np.median(points, axis=0)
+    return delta * 1.4826 * np.median(np.abs(points - med), axis=0)
+
+
 def test_mean_is_the_weighted_mean():
     pts = np.array([[0.0, 0.0], [2.0, 4.0], [4.0, 2.0]])
     np.testing.assert_allclose(barycenter(pts), [2.0, 2.0])
@@ -116,15 +122,14 @@ def test_huber_between_mean_and_median():
     np.testing.assert_allclose(barycenter(pts, "huber", delta=1e6), pts.mean(0), rtol=1e-9)
     small = barycenter(pts, "huber", delta=0.5)
     assert 1.0 <= small[0] <= 2.0  # a robust estimate near the median
+    t = huber_threshold(pts, 0.5)[0]  # delta is relative: the threshold is 0.5 * 1.4826 * MAD
     ref = minimize(
-        lambda m: objective("huber", pts, m, delta=0.5),
+        lambda m: objective("huber", pts, m, delta=t),
         [1.5],
         method="Nelder-Mead",
         options={"xatol": 1e-12, "fatol": 1e-14},
     ).x
-    assert (
-        objective("huber", pts, small, delta=0.5) <= objective("huber", pts, ref, delta=0.5) + 1e-9
-    )
+    assert objective("huber", pts, small, delta=t) <= objective("huber", pts, ref, delta=t) + 1e-9
 
 
 @pytest.mark.parametrize("kind", ["mean", "l1", "l2", "linf", "cosine", "huber"])
@@ -160,3 +165,80 @@ def test_tensor_in_tensor_out_and_errors():
 def test_l1_tie_is_the_midpoint_in_float32():
     pts = torch.tensor([[1.0, 5.0], [3.0, 2.0]], dtype=torch.float32)
     torch.testing.assert_close(barycenter(pts, "l1"), torch.tensor([2.0, 3.5]))
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.1, 0.01])
+def test_huber_flat_minimiser_returns_the_midpoint(delta):
+    # delta=1: the threshold (1.4826 * MAD = 7.4) exceeds the half-gap and 5 is the unique
+    # minimiser; below 5 / 7.4 both terms are linear on a whole interval around 5, whose
+    # midpoint is returned, not its lower end
+    got = barycenter([[0.0], [10.0]], "huber", delta=delta)
+    np.testing.assert_allclose(got, [5.0], atol=1e-4)
+    # two points on each side: symmetric, so 5; when t < 4 the minimising interval is
+    # [1 + t, 9 - t], and 5 stays its midpoint with unequal weights that balance the sides
+    pts = [[0.0], [1.0], [9.0], [10.0]]
+    np.testing.assert_allclose(barycenter(pts, "huber", delta=delta), [5.0], atol=1e-4)
+    if delta <= 0.1:
+        w = [0.3, 0.2, 0.4, 0.1]
+        np.testing.assert_allclose(barycenter(pts, "huber", w, delta=delta), [5.0], atol=1e-4)
+    if delta < 0.1:  # a tiny threshold: the l1 answer, with the same midpoint convention
+        np.testing.assert_allclose(barycenter(pts, "huber", delta=delta), barycenter(pts, "l1"))
+
+
+def test_huber_delta_must_be_positive():
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="delta must be positive"):
+            barycenter([[0.0], [1.0]], "huber", delta=bad)
+    # inf is the mean
+    np.testing.assert_allclose(barycenter([[0.0], [1.0], [5.0]], "huber", delta=np.inf), [2.0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_huber_reflects_with_the_points(seed):
+    rng = np.random.default_rng(seed)
+    # two clusters per coordinate, a small delta: the minimiser of every coordinate is a
+    # non-degenerate interval between them
+    pts = np.r_[rng.normal(-5.0, 1.0, size=(3, 2)), rng.normal(5.0, 1.0, size=(3, 2))]
+    pts += rng.normal(size=2)
+    got = barycenter(pts, "huber", delta=0.05)
+    np.testing.assert_allclose(barycenter(-pts, "huber", delta=0.05), -got, atol=1e-9)
+    np.testing.assert_allclose(barycenter(pts[::-1], "huber", delta=0.05), got, atol=1e-9)
+    # it is a minimiser of the objective with the threshold actually used
+    t = huber_threshold(pts, 0.05)
+    for col, tj, gj in zip(pts.T[:, :, None], t, got):
+        ref = minimize(lambda m, col=col, tj=tj: objective("huber", col, m, delta=tj), [0.0]).x
+        assert (
+            objective("huber", col, [gj], delta=tj) <= objective("huber", col, ref, delta=tj) + 1e-9
+        )
+
+
+@pytest.mark.parametrize("c", [1e-4, 1e3])
+def test_huber_delta_is_relative_to_the_scale_of_the_points(c):
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(6, 3))
+    pts[0] += 25.0  # an outlier group
+    for delta in (0.5, 1.0, 3.0):
+        got = barycenter(pts, "huber", delta=delta)
+        np.testing.assert_allclose(barycenter(c * pts, "huber", delta=delta), c * got, rtol=1e-9)
+        t = huber_threshold(pts, delta)
+        for j in range(3):  # and it minimises the objective with threshold delta * scale
+            col = pts[:, [j]]
+            ref = minimize(
+                lambda m, col=col, tj=t[j]: objective("huber", col, m, delta=tj),
+                [np.median(col)],
+                method="Nelder-Mead",
+                options={"xatol": 1e-12, "fatol": 1e-14},
+            ).x
+            assert (
+                objective("huber", col, got[[j]], delta=t[j])
+                <= objective("huber", col, ref, delta=t[j]) + 1e-9
+            )
+
+
+def test_huber_is_robust_on_tiny_statistics():
+    # DC-gradient-sized values: a raw threshold of 1 would make Huber the plain mean
+    pts = 1e-4 * np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 3.0], [3.0, 2.0], [100.0, -80.0]])
+    med, mean = np.median(pts, axis=0), pts.mean(axis=0)
+    got = barycenter(pts, "huber", delta=1.0)
+    assert (np.abs(got - med) < 0.25 * np.abs(mean - med)).all()
+    assert np.abs(got - mean).min() > 1e-4

@@ -13,9 +13,19 @@ linf      ||p - m||_inf                          minimax centre (L-BFGS on a smo
 cosine    1 - cos(p, m)                          direction of sum_a w_a p_a / ||p_a|| (closed
                                                  form; d is scale-invariant, so the norm is that
                                                  of the mean projected on this direction)
-huber     sum_i h_delta((p - m)_i)               coordinate-wise M-estimate (bisection on the
-                                                 monotone first-order condition)
+huber     sum_i h_{t_i}((p - m)_i),              coordinate-wise M-estimate (exact: the first-
+          t_i = delta * scale_i                  order condition is piecewise linear); the
+                                                 midpoint of the minimising interval when it is
+                                                 not a single point
 ========  =====================================  =========================================
+
+The Huber threshold is relative: ``t_i = delta * scale_i`` with ``scale_i`` the normal-consistent
+weighted MAD of coordinate ``i`` of the points, ``1.4826 * wmedian_a |p_ai - wmedian_b p_bi|``
+(an estimate of the standard deviation for Gaussian data). ``delta`` is therefore unit-free, the
+textbook Huber constant (1.345 gives 95% Gaussian efficiency): scaling the points by ``c``
+scales the barycenter by ``c``, whatever the units of the statistic (tiny DC gradients or large
+embeddings). ``delta -> inf`` gives the mean; a zero scale (at least half of the weight on one
+value) gives threshold 0, whose limit is the weighted median (the ``l1`` answer).
 
 Every solver works on a batch of point sets ``(B, G, d)`` with a mask of the groups present,
 so one call serves all classes of an iteration.
@@ -45,7 +55,15 @@ def barycenter(points, kind="mean", weights=None, *, delta=1.0):
     weights : array-like of shape (G,), default=None
         Group importance ``w_a``; uniform when None (COBRA's choice).
     delta : float, default=1.0
-        Threshold of the Huber penalty.
+        Huber threshold, relative to the spread of the points: coordinate ``i`` uses
+        ``delta * scale_i`` with ``scale_i = 1.4826 * MAD_i``, the normal-consistent weighted
+        median absolute deviation of the points from their weighted median (see the module
+        docstring). Unit-free: ``barycenter(c * points) == c * barycenter(points)``. Large
+        values give the mean, small ones approach the coordinate-wise median. A
+        coordinate whose MAD is 0 takes the weighted median. When the minimiser is an interval
+        (every term in its linear part, e.g. ``[[0], [10]]`` with ``delta=0.1``) its midpoint is
+        returned, as ``l1`` does; the result is equivariant under reflections and affine maps
+        of each coordinate.
 
     Returns
     -------
@@ -63,7 +81,10 @@ def barycenter(points, kind="mean", weights=None, *, delta=1.0):
     if kind not in KINDS:
         raise ValueError(MSG_KIND.format(kinds=list(KINDS), kind=kind))
     is_tensor = torch.is_tensor(points)
-    pts = points.detach() if is_tensor else torch.as_tensor(np.asarray(points, dtype=np.float64))
+    if is_tensor:
+        pts = points.detach()
+    else:  # a contiguous copy: torch cannot wrap negative strides (e.g. points[::-1])
+        pts = torch.as_tensor(np.ascontiguousarray(points, dtype=np.float64))
     if pts.ndim != 2 or pts.shape[0] < 1:
         raise ValueError(MSG_POINTS.format(shape=tuple(pts.shape)))
     g = pts.shape[0]
@@ -88,8 +109,10 @@ def batched_barycenter(points, weights, kind, *, delta=1.0):
         Non-negative weights; a zero weight marks an absent group.
     kind : str
         One of :data:`KINDS`.
-    delta : float
-        Huber threshold.
+    delta : float, default=1.0
+        Relative Huber threshold (positive, ``inf`` allowed): the threshold of coordinate
+        ``i`` of point set ``b`` is ``delta * 1.4826 * MAD_bi``, the MAD taken over the
+        present groups (see :func:`barycenter`).
 
     Returns
     -------
@@ -179,12 +202,55 @@ def _cosine_centre(points, w, mean):
     return direction * length
 
 
-def _huber_centre(points, w, delta, n_iter=100):
-    """Per coordinate, the root of ``sum_a w_a clip(p_a - m, -delta, delta)`` (monotone in m)."""
-    lo, hi = points.amin(dim=1), points.amax(dim=1)
-    for _ in range(n_iter):
-        mid = (lo + hi) / 2
-        slope = (w[:, :, None] * (points - mid[:, None]).clamp(-delta, delta)).sum(dim=1)
-        lo = torch.where(slope > 0, mid, lo)
-        hi = torch.where(slope > 0, hi, mid)
-    return (lo + hi) / 2
+def _huber_centre(points, w, delta):
+    """Coordinate-wise Huber M-estimate with threshold ``delta * 1.4826 * MAD``, solved exactly.
+
+    Per coordinate the first-order condition ``F(m) = sum_a w_a clip(p_a - m, -t, t) = 0`` is
+    continuous, non-increasing and linear between the 2G breakpoints ``p_a -+ t``. F at the
+    sorted breakpoints brackets the ends ``L = sup{F > 0}`` and ``U = inf{F < 0}`` of its zero
+    set, each in one segment; on that segment F is linear with the active set of its midpoint
+    (points above, inside or below the threshold), which gives the end in closed form: the
+    root of that line, or, on a flat segment (no point inside) whose weights above and below
+    balance, the segment's end. ``(L + U) / 2`` is returned: the unique root when ``L == U``,
+    the midpoint of the flat minimising interval otherwise. A zero threshold (MAD 0) is the
+    median problem: the weighted median is returned.
+    """
+    if not delta > 0:  # also rejects NaN
+        raise ValueError(f"delta must be positive; got {delta!r}.")
+    present = (w > 0)[:, :, None]
+    med = _weighted_median(points, w)
+    x = torch.where(present, points, med[:, None])  # absent groups: finite, weight 0
+    mad = _weighted_median((x - med[:, None]).abs(), w)
+    # a threshold above the spread of the points changes nothing (every residual of a point
+    # of their range is then quadratic: the mean): capping it keeps delta=inf finite
+    spread = x.amax(dim=1) - x.amin(dim=1)
+    t = torch.where(mad > 0, torch.minimum(delta * 1.4826 * mad, spread), 0)  # (B, d)
+    q = torch.cat([x - t[:, None], x + t[:, None]], dim=1).sort(dim=1).values  # (B, 2G, d)
+    f = torch.zeros_like(q)  # F at the breakpoints
+    for a in range(x.shape[1]):
+        residual = x[:, a, None] - q
+        f += w[:, a, None, None] * torch.minimum(torch.maximum(residual, -t[:, None]), t[:, None])
+    eps = 8 * x.shape[1] * torch.finfo(x.dtype).eps  # rounding of sums of G weighted terms
+    last = q.shape[1] - 1
+
+    def segment(count, upper):
+        """End of the zero set in segment ``[q_i, q_{i+1}]``, ``i = count - 1``."""
+        i = (count - 1).clamp(0, last - 1)
+        q0, q1 = torch.gather(q, 1, i)[:, 0], torch.gather(q, 1, i + 1)[:, 0]
+        r = x - ((q0 + q1) / 2)[:, None]  # residuals at the segment's midpoint
+        inside = r.abs() < t[:, None]
+        w_in = (w[:, :, None] * inside).sum(dim=1)
+        above = (w[:, :, None] * (r >= t[:, None])).sum(dim=1)
+        balance = above - (w[:, :, None] * (r <= -t[:, None])).sum(dim=1)
+        pull = (w[:, :, None] * inside * (x - q0[:, None])).sum(dim=1)
+        root = q0 + (t * balance + pull) / w_in.clamp_min(torch.finfo(x.dtype).tiny)
+        if upper:  # flat: F < 0 throughout -> q0, else (F = 0) the zero set reaches q1
+            flat = torch.where(balance < -eps, q0, q1)
+        else:  # flat: F > 0 throughout -> q1, else the zero set starts at q0
+            flat = torch.where(balance > eps, q1, q0)
+        return torch.where(w_in > 0, torch.minimum(torch.maximum(root, q0), q1), flat)
+
+    tol = eps * t[:, None]
+    lower = segment((f > tol).sum(dim=1, keepdim=True), upper=False)  # last F > 0 starts it
+    upper = segment((f >= -tol).sum(dim=1, keepdim=True), upper=True)  # first F < 0 ends it
+    return torch.where(mad > 0, (lower + upper) / 2, med)

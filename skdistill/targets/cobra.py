@@ -26,7 +26,15 @@ class CobraTarget(Target):
         Group weights ``w_a`` (uniform when None), renormalised over the groups present in
         each class's batch.
     delta : float, default=1.0
-        Huber threshold.
+        Huber threshold (``barycenter="huber"`` only), relative to the spread of the class's
+        group statistics rather than in their raw units: coordinate ``i`` of class ``y`` uses
+        ``delta * 1.4826 * MAD_{y,i}``, the normal-consistent weighted median absolute
+        deviation of the present groups' statistics from their weighted median. The same
+        ``delta`` thus means the same robustness for tiny DC gradients and for large
+        embeddings (the barycenter of ``c * points`` is ``c`` times that of ``points``).
+        Large values give the mean, small ones approach the coordinate-wise median
+        (textbook choice: 1.345); a coordinate whose MAD is 0 takes the weighted median, and a
+        flat minimiser the midpoint of its interval. See :func:`skdistill.targets.barycenter`.
     """
 
     name = "cobra"
