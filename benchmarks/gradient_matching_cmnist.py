@@ -23,7 +23,7 @@ SETTINGS = {
 }
 
 
-def main(method="dc", init="real", n_iter=10):
+def main(method="dc", init="balanced", n_iter=10):
     data = load_colored_mnist("bg")
     for target in ["vanilla", "cobra", "fairdd"]:
         start = time.time()

@@ -67,6 +67,13 @@ class Codec:
     columns: list | None = None  # pandas columns
     column_dtypes: dict = field(default_factory=dict)
 
+    @property
+    def float_dtype(self):
+        """The float dtype of decoded samples: the input's float dtype, else float32."""
+        if self.dtype is not None and np.dtype(self.dtype).kind == "f":
+            return np.dtype(self.dtype)
+        return np.dtype(np.float32)
+
     # ------------------------------------------------------------------ encode
     def encode(self, X) -> torch.Tensor:
         """Map data of the fitted kind to a standardised float32 tensor (a copy)."""
@@ -82,15 +89,24 @@ class Codec:
         return torch.from_numpy(((arr - mean) / scale).astype(np.float32))
 
     # ------------------------------------------------------------------ decode
-    def decode(self, Z: torch.Tensor, index=None):
-        """Map internal values back to the user's container, layout, dtype and range."""
+    def decode(self, Z: torch.Tensor, index=None, *, as_input_dtype=False):
+        """Map internal values back to the user's container, layout and scale.
+
+        By default the values are exactly the optimised ones, de-standardised: floats in the
+        input's scale (uint8 images: float32 in 0..255), neither clipped nor rounded. With
+        ``as_input_dtype`` images are clipped to the input's value range and cast to its dtype
+        (uint8: rounded), e.g. to save them as pictures.
+        """
         z = Z.detach().cpu().double().numpy()
         if self.kind == "image":
             z = z * self.scale.reshape(1, -1, 1, 1) + self.mean.reshape(1, -1, 1, 1)
             if self.dtype == np.uint8:
-                z = np.clip(np.rint(z * 255.0), 0, 255).astype(np.uint8)
-            else:
-                z = np.clip(z, *self.value_range).astype(self.dtype)
+                z = z * 255.0
+                z = np.clip(np.rint(z), 0, 255).astype(np.uint8) if as_input_dtype else z
+            elif as_input_dtype:
+                z = np.clip(z, *self.value_range)
+            if z.dtype != np.uint8:
+                z = z.astype(self.float_dtype)
             if self.layout == "NHWC":
                 z = np.ascontiguousarray(z.transpose(0, 2, 3, 1))
             elif self.layout == "NHW":

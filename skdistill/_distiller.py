@@ -66,6 +66,11 @@ MSG_CHECKPOINT_MISMATCH = (
     "the checkpoint in checkpoint_dir={dir!r} was written for other {what}; pass the same data "
     "and parameters to resume it, or delete it (or pass resume=False) to start afresh."
 )
+MSG_INIT_REAL = (
+    "init='real' is deprecated and will be removed: it is the group-balanced start, now called "
+    "init='balanced'. The references start from random real samples of the class: "
+    "init='random_real', the default."
+)
 MSG_RESUME_WITHOUT_DIR = "resume=True needs checkpoint_dir, the folder of the checkpoint to resume."
 MSG_BARYCENTER_TARGET = (
     "{param} applies to target='cobra' only (target={target!r}); leave it at its default or "
@@ -137,12 +142,17 @@ class BarycentricDistiller(BaseEstimator):
         targets draw a group-stratified batch of the same size: shared as evenly as possible
         among the groups of the class, a group smaller than its share giving all its samples.
     lr : float or None, default=None
-        Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units;
-        ``None`` takes the method's reference value (dm 1.0, dc 0.1, idc 0.05).
-    init : {"real", "random_real", "noise"}, default="real"
-        ``"real"``: real samples of the class, cycling through its groups (group-balanced);
-        ``"random_real"``: real samples of the class drawn at random; ``"noise"``: standard
-        normal noise in standardised units.
+        Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units
+        (idc: in units of the input's value range, as official IDC's pixel units); ``None``
+        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``).
+    init : {"random_real", "balanced", "noise"}, default="random_real"
+        The starting synthetic set. ``"random_real"`` (the reference codes' start): real
+        samples of the class drawn at random, so the initial set has the class's group
+        proportions (the majority group dominates). ``"balanced"``: real samples of the class
+        cycling through its groups, an equal number per group as far as the groups allow —
+        an intervention of its own (it hands every target a group-balanced solution), to be
+        compared as such. ``"noise"``: standard normal noise in standardised units.
+        ``"real"`` is the former name of ``"balanced"`` and is deprecated.
     net_width, net_depth : int or None, default=None
         Size of the embedding network; ``None`` uses the reference values (ConvNet 128/3 for
         images, MLP 256/2 for tables).
@@ -153,16 +163,21 @@ class BarycentricDistiller(BaseEstimator):
         Matching distance; ``None`` takes the method's reference: ``"l2"`` (squared) or
         ``"l1"`` for dm; ``"layerwise"``, ``"mse"`` or ``"cos"`` for dc; ``"mse"`` or
         ``"l1"`` for idc.
-    augment : {"dsa"}, DSA instance or None, default=None
-        Differentiable siamese augmentation: the same random transform for the real and
-        the synthetic batch of a class, drawn from ``random_state``. ``"dsa"`` leaves flips
-        out for single-channel images; pass ``skdistill.methods.DSA(flip=False)`` for other
-        digit-like images. Images only.
+    augment : {"auto", "dsa"}, DSA instance or None, default="auto"
+        Differentiable siamese augmentation (DSA) while matching: for every class and every
+        matching step, one transform family and *one* parameter draw (from ``random_state``)
+        applied to every sample of the class's real batch and of its synthetic batch, as in
+        the reference code (``DSA(pairing="per_sample")`` pairs per-sample draws instead).
+        ``"auto"``: the method's reference — DSA for ``dm`` on images (the reference DM always
+        augments), none for ``dc``/``idc`` and for tables; ``None``: no augmentation.
+        ``"dsa"`` leaves flips out for single-channel images; pass
+        ``skdistill.methods.DSA(flip=False)`` for other digit-like images. Images only.
     outer_loop, inner_loop : int or None, default=None
         dc/idc: matching steps per iteration, and the network updates between two of them
-        (dc: epochs on the synthetic set; idc: batches of 128 real samples). ``None`` takes
-        the reference schedule for ``ipc`` (dc: 1->(1, 1), 10->(10, 50), 20->(20, 25),
-        30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc: (100, 4)).
+        (dc: epochs on the synthetic set; idc: batches of 64 real samples, with CutMix).
+        ``None`` takes the reference schedule for ``ipc`` (dc: 1->(1, 1), 10->(10, 50),
+        20->(20, 25), 30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc, as
+        official IDC: (100, 32), a fresh network every iteration, one image step per class).
     factor : int or None, default=None
         idc: multi-formation factor (2 when None); image sides must be divisible by it.
     net_warmup_epochs : int or None, default=None
@@ -185,7 +200,15 @@ class BarycentricDistiller(BaseEstimator):
         Group weights ``w_a`` of the barycenter, as ``{group: weight}`` or one weight per
         group in the order of ``groups_``; uniform when None. ``target="cobra"`` only.
     huber_delta : float, default=1.0
-        Threshold of the Huber discrepancy (``barycenter="huber"``).
+        ``barycenter="huber"`` only. Threshold of the Huber discrepancy, relative to the spread
+        of each class's group statistics rather than in their raw units: coordinate ``i`` of
+        class ``y`` uses ``huber_delta * 1.4826 * MAD_{y,i}``, the normal-consistent weighted
+        median absolute deviation of the group statistics from their weighted median, so the
+        same value gives the same robustness for tiny DC gradients and for large embeddings
+        (scaling the statistics scales the target). Large values give the mean of the group
+        statistics, small ones approach their coordinate-wise median; 1.345 is the textbook
+        choice. A coordinate whose MAD is 0 takes the weighted median, and when the minimiser
+        is an interval its midpoint is matched (see :func:`skdistill.targets.barycenter`).
     missing_groups : {"error", "impute"}, default="error"
         What to do with missing entries of ``sensitive_features``: refuse them, or impute them
         by K-means on the standardised inputs, each cluster taking the majority group of its
@@ -202,7 +225,8 @@ class BarycentricDistiller(BaseEstimator):
     Attributes
     ----------
     X_synthetic_ : ndarray, DataFrame or Tensor
-        The synthetic samples, in the input's container, layout, dtype and value range.
+        The synthetic samples exactly as learnt, in the input's container, layout and scale:
+        floats, not clipped or rounded (see :meth:`synthetic_as_input_dtype`).
     y_synthetic_ : ndarray or Series
         Their labels, with the dtype of ``y``; ``ipc`` per class, ordered by class.
     classes_ : ndarray
@@ -247,12 +271,12 @@ class BarycentricDistiller(BaseEstimator):
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_real": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
-        "init": [StrOptions({"real", "random_real", "noise"})],
+        "init": [StrOptions({"random_real", "balanced", "noise", "real"}, deprecated={"real"})],
         "net_width": [Interval(Integral, 1, None, closed="left"), None],
         "net_depth": [Interval(Integral, 1, None, closed="left"), None],
         "net_norm": [StrOptions(set(NORMS)), None],
         "distance": [str, None],
-        "augment": [StrOptions({"dsa"}), DSA, None],
+        "augment": [StrOptions({"auto", "dsa"}), DSA, None],
         "outer_loop": [Interval(Integral, 1, None, closed="left"), None],
         "inner_loop": [Interval(Integral, 0, None, closed="left"), None],
         "factor": [Interval(Integral, 1, None, closed="left"), None],
@@ -278,12 +302,12 @@ class BarycentricDistiller(BaseEstimator):
         n_iter=500,
         batch_real=256,
         lr=None,
-        init="real",
+        init="random_real",
         net_width=None,
         net_depth=None,
         net_norm=None,
         distance=None,
-        augment=None,
+        augment="auto",
         outer_loop=None,
         inner_loop=None,
         factor=None,
@@ -357,12 +381,20 @@ class BarycentricDistiller(BaseEstimator):
         """
         if resume and self.checkpoint_dir is None:
             raise ValueError(MSG_RESUME_WITHOUT_DIR)
+        if self.init == "real":
+            warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
         data = self._validate_inputs(X, y, sensitive_features)
         self._fit_synthetic(**data, resume=resume)
         return self
 
     def transform(self, X=None):
-        """Return the synthetic set ``(X_synthetic, y_synthetic)`` (copies).
+        """Return the synthetic set ``(X_synthetic, y_synthetic)`` (copies), exactly as learnt.
+
+        The samples are the optimised values, de-standardised into the input's scale: floats,
+        neither clipped to the input's range nor rounded (uint8 images come back as float32
+        in 0..255). This is what a model should be trained on, and what
+        :func:`skdistill.evaluation.evaluate_synthetic` and ``skdistill benchmark`` score. For
+        pictures to save in the input's dtype, use :meth:`synthetic_as_input_dtype`.
 
         Parameters
         ----------
@@ -372,12 +404,31 @@ class BarycentricDistiller(BaseEstimator):
         Returns
         -------
         X_synthetic : ndarray, DataFrame or Tensor
-            Synthetic samples in the input's container, layout, dtype and value range.
+            Synthetic samples in the input's container, layout and scale (float).
         y_synthetic : ndarray or Series
             Their labels.
         """
         check_is_fitted(self, "X_synthetic_")
         return _copy(self.X_synthetic_), _copy(self.y_synthetic_)
+
+    def synthetic_as_input_dtype(self):
+        """The synthetic set clipped to the input's value range and cast to its dtype.
+
+        Images only change: uint8 inputs give uint8 images (rounded), float inputs their float
+        dtype clipped to the training images' range; tables are returned as learnt. Rounding
+        and clipping remove part of what was learnt (on small images, a large part): use this
+        to save or show pictures, and :meth:`transform` to train or evaluate models.
+
+        Returns
+        -------
+        X_synthetic : ndarray or Tensor
+            Synthetic samples in the input's container, layout, dtype and value range.
+        y_synthetic : ndarray or Series
+            Their labels.
+        """
+        check_is_fitted(self, "X_synthetic_")
+        X = self._codec.decode(self._synthetic_internal, as_input_dtype=True)
+        return X, _copy(self.y_synthetic_)
 
     def fit_transform(self, X, y, *, sensitive_features=None):
         """Fit, then return the synthetic set ``(X_synthetic, y_synthetic)``.
@@ -539,6 +590,23 @@ class BarycentricDistiller(BaseEstimator):
             """``n`` real samples drawn uniformly (for methods that train on real data)."""
             pick = rng.choice(y_codes.shape[0], min(n, y_codes.shape[0]), replace=False)
             return real[pick].to(device), torch.as_tensor(y_codes[pick], device=device)
+
+        members = [index.members(c) for c in range(n_classes)]
+
+        def sample_real_class(cls, n):
+            """``min(n, n_cls)`` un-augmented real samples of class ``cls``, drawn at random."""
+            pick = rng.choice(members[cls], min(n, members[cls].shape[0]), replace=False)
+            return real[pick].to(device)
+
+        def step_images():
+            """One optimiser step on the synthetic set (for methods that step per class)."""
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        if hasattr(method, "sample_real_class"):
+            method.sample_real_class = sample_real_class
+        if hasattr(method, "step_images"):
+            method.step_images = step_images
 
         history = {"loss": [], "seconds": []}
         fingerprint = None
@@ -715,7 +783,9 @@ class BarycentricDistiller(BaseEstimator):
         return save_synthetic_set(self, path)
 
     def _store_synthetic(self, synthetic, codec, y, method):
-        self.X_synthetic_ = codec.decode(synthetic)
+        self._codec = codec
+        self._synthetic_internal = synthetic.detach().cpu()
+        self.X_synthetic_ = codec.decode(synthetic, index=None)
         per_class = self.ipc * method.samples_per_stored()
         labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(per_class)]
         if isinstance(y, pd.Series):
@@ -759,7 +829,7 @@ class BarycentricDistiller(BaseEstimator):
             n = min(self.ipc * per_stored, members.shape[0])
             if self.init == "random_real":
                 pick = rng.choice(members, n, replace=False)
-            else:
+            else:  # "balanced" (or its deprecated name "real")
                 pick = index.balanced_pick(cls, n, rng)
             # a small class repeats samples to fill the stored slots of a multi-formation method
             chosen.append(np.resize(pick, self.ipc * per_stored))
@@ -769,8 +839,11 @@ class BarycentricDistiller(BaseEstimator):
     def _make_method(self, codec, n_classes, device):
         """The method object, with options that do not apply to it refused."""
         cls = METHODS[self.method]
-        options = {
-            name: getattr(self, name)
+        augment = self.augment
+        if augment == "auto":  # the method's reference augmentation, on images only
+            augment = cls.default_augment if codec.kind == "image" else None
+        given = {
+            name: augment if name == "augment" else getattr(self, name)
             for name in (
                 "net_norm",
                 "distance",
@@ -780,8 +853,8 @@ class BarycentricDistiller(BaseEstimator):
                 "factor",
                 "net_warmup_epochs",
             )
-            if getattr(self, name) is not None
         }
+        options = {name: value for name, value in given.items() if value is not None}
         for name, value in options.items():
             if name not in cls.options:
                 takers = sorted(m for m, c in METHODS.items() if name in c.options)

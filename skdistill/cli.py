@@ -46,6 +46,7 @@ def _benchmark(args):
         seeds=args.seeds,
         architectures=args.architectures,
         baselines=args.baselines,
+        eval_runs=args.eval_runs,
         device=args.device,
     )
     if args.config:
@@ -106,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "fresh models on the synthetic sets, and print accuracy and equalized-odds gaps beside "
         "the full training set and a random subset. Writes a markdown report and PNG figures.",
     )
-    demo.add_argument("--dataset", default="adult", choices=["adult", "cmnist-bg", "cmnist-fg"])
+    demo.add_argument(
+        "--dataset",
+        default="adult",
+        choices=["adult", "adult-sexrace", "cmnist-bg", "cmnist-fg"],
+        help="adult-sexrace: Adult with intersectional sex x race groups",
+    )
     demo.add_argument(
         "--out", default="skdistill-demo", help="output folder (default: %(default)s)"
     )
@@ -124,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     bench = sub.add_parser(
         "benchmark",
-        help="the papers' evaluation protocol over datasets x methods x targets x IPC x seeds",
+        help="the papers' comparisons over datasets x methods x targets x IPC x seeds "
+        "(CPU-sized presets)",
         description="Distil every dataset of the configuration with every method and target, "
         "evaluate fresh models over several seeds (and architectures), beside FULL, RANDOM, "
         "fairlearn's mitigations and the RF/DF/MF interventions; write results.json, "
@@ -134,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--preset",
         default="embedded",
-        choices=["embedded", "ablation", "sweeps", "architectures", "smoke"],
-        help="named configuration (default: %(default)s, the committed CPU table)",
+        choices=["embedded", "inits", "ablation", "sweeps", "architectures", "smoke"],
+        help="named configuration, all CPU-sized (default: %(default)s, the committed CPU "
+        "table; inits: Colored MNIST BG, DM, every target from both starts)",
     )
     bench.add_argument("--config", help="YAML or JSON configuration file (replaces --preset)")
     bench.add_argument(
@@ -144,7 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--datasets",
         nargs="+",
-        choices=["cmnist-bg", "cmnist-fg", "digits-bg", "digits-fg", "adult", "german"],
+        choices=[
+            "cmnist-bg",
+            "cmnist-fg",
+            "digits-bg",
+            "digits-fg",
+            "adult",
+            "adult-sexrace",
+            "german",
+        ],
     )
     bench.add_argument("--methods", nargs="+", choices=["dm", "dc", "idc"])
     bench.add_argument(
@@ -152,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--ipc", nargs="+", type=int, help="synthetic samples per class")
     bench.add_argument("--seeds", type=int, help="seeds per cell")
+    bench.add_argument(
+        "--eval-runs", type=int, help="evaluation models trained per synthetic set (default 3)"
+    )
     bench.add_argument(
         "--architectures",
         nargs="+",

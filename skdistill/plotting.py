@@ -235,3 +235,33 @@ def plot_embedding(features, y, sensitive_features, *, axes=None, title=None, ra
         panel.set_title(f"coloured by {name}" if title is None or name == "group" else title)
         panel.legend(fontsize=6, markerscale=2, loc="best", title=name, title_fontsize=7)
     return tuple(axes)
+
+
+def plot_training_curves(curves, *, title=None):
+    """Training loss and accuracy against epochs, one line per run (e.g. the FULL model).
+
+    Parameters
+    ----------
+    curves : list of DataFrame or dict
+        One curve per run, with ``epoch``, ``loss`` and ``accuracy`` columns (the ``curves``
+        of :func:`skdistill.evaluation.evaluate_synthetic`).
+    title : str, default=None
+        Figure title.
+
+    Returns
+    -------
+    ndarray of Axes
+        The loss and the accuracy axes.
+    """
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for k, curve in enumerate(curves):
+        curve = pd.DataFrame(curve)
+        axes[0].plot(curve["epoch"], curve["loss"], label=f"run {k + 1}")
+        axes[1].plot(curve["epoch"], 100 * curve["accuracy"], label=f"run {k + 1}")
+    axes[0].set(xlabel="epoch", ylabel="training loss", yscale="log")
+    axes[1].set(xlabel="epoch", ylabel="training accuracy (%)")
+    axes[1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return axes

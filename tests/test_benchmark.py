@@ -57,6 +57,60 @@ def test_benchmark_writes_every_planned_record(finished):
     assert all(r["accuracy"] is None and r["note"] == "tabular data only" for r in digits_fairlearn)
 
 
+def test_sets_are_scored_as_learnt_by_several_models_and_full_records_its_curve(finished):
+    saved = json.loads((finished / "results.json").read_text())
+    for record in saved["records"]:
+        if record["entry"] == "FULL" and record["dataset"] == "digits-bg":
+            # one model per seed, trained full_epochs, with its training curve
+            assert len(record["runs"]) == 1
+            assert len(record["curve"]["epoch"]) == TINY_BUDGETS["digits"]["full_epochs"]
+        elif record["entry"].startswith("DM · ") and record["dataset"] == "digits-bg":
+            assert len(record["runs"]) == 2  # the smoke preset's eval_runs
+            mean = np.mean([run["accuracy"] for run in record["runs"]])
+            assert record["accuracy"] == pytest.approx(mean)
+            assert record["protocol"] == 2
+    cached = [np.load(path) for path in (finished / "cache").glob("*.npz")]
+    images = [c["X"] for c in cached if c["X"].ndim == 4]
+    assert images and all(x.dtype == np.float32 for x in images)  # as learnt, not uint8
+    assert any(not np.array_equal(x, np.rint(x)) for x in images)
+    text = (finished / "results.md").read_text()
+    assert "CPU-sized" in text and "2 evaluation run(s)" in text
+
+
+def test_summary_pools_seeds_and_evaluation_runs():
+    import pandas as pd
+
+    from skdistill._benchmark import summarise
+
+    runs = [[{"accuracy": a, "eod_max": 0.1, "eod_mean": 0.05} for a in (0.5, 0.7)]] * 2
+    records = pd.DataFrame(
+        {
+            "dataset": ["d", "d"],
+            "sweep": [None, None],
+            "sweep_value": [None, None],
+            "ipc": [10, 10],
+            "arch": ["convnet"] * 2,
+            "entry": ["DM · COBRA"] * 2,
+            "seed": [0, 1],
+            "accuracy": [0.6, 0.6],
+            "eod_max": [0.1, 0.1],
+            "eod_mean": [0.05, 0.05],
+            "runs": runs,
+        }
+    )
+    row = summarise(records).iloc[0]
+    assert row["n_seeds"] == 2 and row["n_models"] == 4
+    assert row["accuracy_mean"] == pytest.approx(0.6)
+    assert row["accuracy_std"] == pytest.approx(np.std([0.5, 0.7, 0.5, 0.7], ddof=1))
+
+
+def test_adult_with_intersectional_groups():
+    data = load_benchmark_dataset("adult-sexrace")
+    groups = set(data.A_train)
+    assert "sex=Female, race=Black" in groups and len(groups) == 10
+    assert len(data.A_test) == len(data.y_test) and data.X_train.shape[1] == 104
+
+
 def test_every_distinct_cell_has_its_own_cached_synthetic_set(finished):
     # per dataset: 2 IPC x 2 targets x 2 seeds, and DF at the first IPC (2 seeds); MF reuses
     # vanilla's set; the GAP sweep (2 severities x 2 targets x 2 seeds) distils its own data
@@ -83,6 +137,7 @@ def test_benchmark_figures_are_real_pngs(finished):
         "digits-bg_gap.png": (4, 10),
         "digits-bg_dm_synthetic.png": (4.6, 8.4),
         "digits-bg_dm_tsne.png": (8.4, 9),
+        "digits-bg_full_training.png": (3.2, 8),
     }
     for name, (h, w) in expected.items():
         img = imread(finished / name)
@@ -120,6 +175,8 @@ def test_gap_sweep_corrupts_all_but_the_majority_colour():
     majority = names[np.argmax(counts)]
     assert not changed[clean.A_train == majority].any()
     assert changed[clean.A_train != majority].mean() > 0.5
-    np.testing.assert_array_equal(clean.X_test, gapped.X_test)
+    changed_test = np.any(clean.X_test != gapped.X_test, axis=(1, 2, 3))
+    assert not changed_test[clean.A_test == majority].any()  # GAP corrupts the test split too
+    assert changed_test[clean.A_test != majority].all()
     with pytest.raises(ValueError, match="image datasets"):
         load_benchmark_dataset("german", gap=1)

@@ -7,6 +7,9 @@ from matplotlib.image import imread
 
 from skdistill.cli import main
 
+#: Demo rows: baselines, every target from the references' start, then the balanced start.
+ROWS = ["full", "random", "vanilla", "cobra", "vanilla, balanced init", "cobra, balanced init"]
+
 
 def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     code = main(
@@ -29,12 +32,13 @@ def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     for name in ("full", "random", "vanilla", "cobra", "EOD_M (fairlearn)", "accuracy %"):
         assert name in out
     table = pd.read_csv(tmp_path / "results.csv", index_col=0)
-    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+    assert list(table.index) == ROWS
     assert (table["eod_max_mean"] - table["eod_max_fairlearn_mean"]).abs().max() < 1e-9
-    assert (table.loc[["vanilla", "cobra"], "n_runs"] == 2).all()
+    assert (table.loc[ROWS[2:], "n_runs"] == 2).all()
     assert table.loc["full", "accuracy_mean"] > 0.8
     report = (tmp_path / "adult_report.md").read_text()
     assert "| cobra |" in report and "adult_fairness_accuracy.png" in report
+    assert "init='random_real'" in report and "| cobra, balanced init |" in report
     assert imread(tmp_path / "adult_fairness_accuracy.png").std() > 0
 
 
@@ -65,8 +69,9 @@ def test_image_demo_at_reduced_settings(tmp_path, capsys):
     assert code == 0
     grid = imread(tmp_path / "cmnist-bg_synthetic.png")
     assert grid.shape[1] > grid.shape[0] and grid.std() > 0
+    assert imread(tmp_path / "cmnist-bg_full_training.png").std() > 0
     table = pd.read_csv(tmp_path / "results.csv", index_col=0)
-    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+    assert list(table.index) == ROWS
 
 
 @pytest.mark.parametrize("dataset, method", [("adult", "dc"), ("cmnist-bg", "idc")])
@@ -76,7 +81,7 @@ def test_gradient_matching_demos_at_reduced_settings(tmp_path, capsys, dataset, 
     args += ["--full-epochs", "1", "--targets", "vanilla", "cobra", "--quiet"]
     assert main(args) == 0
     table = pd.read_csv(tmp_path / f"results_{method}.csv", index_col=0)
-    assert list(table.index) == ["full", "random", "vanilla", "cobra"]
+    assert list(table.index) == ROWS
     report = (tmp_path / f"{dataset}_{method}_report.md").read_text()
     assert f"method={method}" in report
 

@@ -113,7 +113,7 @@ def test_absent_cells_are_reported(tabular):
 
 
 # ---------------------------------------------------------------- reproducibility
-@pytest.mark.parametrize("init", ["real", "random_real", "noise"])
+@pytest.mark.parametrize("init", ["balanced", "random_real", "noise"])
 def test_same_random_state_gives_identical_output(tabular, init):
     X, y, groups = tabular
     a = fit(X, y, groups, init=init, random_state=5).X_synthetic_
@@ -139,15 +139,51 @@ def test_global_torch_random_state_is_left_alone(tabular):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-def test_init_real_is_group_balanced(tabular):
+def _initial_groups(X, groups, X_syn):
+    """The group of the real row each synthetic row started from (lr ~ 0: rows unchanged)."""
+    matches = [np.flatnonzero(np.all(np.isclose(X, r, atol=1e-6), axis=1)) for r in X_syn]
+    assert all(m.size == 1 for m in matches)
+    return np.array([groups[m[0]] for m in matches])
+
+
+def test_init_balanced_is_group_balanced(tabular):
     X, y, groups = tabular
-    d = fit(X, y, groups, ipc=4, n_iter=1, lr=1e-12)
-    X_syn = d.X_synthetic_
+    d = fit(X, y, groups, ipc=4, n_iter=1, lr=1e-12, init="balanced")
+    picked = _initial_groups(X, groups, d.X_synthetic_)
     for c in range(3):
-        rows = X_syn[4 * c : 4 * c + 4]
-        matches = [np.flatnonzero(np.all(np.isclose(X, r, atol=1e-6), axis=1)) for r in rows]
-        picked_groups = [groups[m[0]] for m in matches]
-        assert sorted(picked_groups) == ["a", "a", "b", "b"]
+        assert sorted(picked[4 * c : 4 * c + 4]) == ["a", "a", "b", "b"]
+
+
+def test_init_real_is_the_deprecated_name_of_balanced(tabular):
+    X, y, groups = tabular
+    with pytest.warns(FutureWarning, match="init='balanced'"):
+        old = fit(X, y, groups, ipc=4, n_iter=1, lr=1e-12, init="real")
+    new = fit(X, y, groups, ipc=4, n_iter=1, lr=1e-12, init="balanced")
+    np.testing.assert_array_equal(old.X_synthetic_, new.X_synthetic_)
+
+
+def test_init_random_real_keeps_the_class_group_proportions():
+    # 2 classes x 2 groups: group "b" is 20 % of class 0 and 60 % of class 1
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 1000)
+    groups = np.where(rng.random(2000) < np.where(y == 0, 0.2, 0.6), "b", "a")
+    X = rng.normal(size=(2000, 4))
+    ipc, shares = 50, {0: [], 1: []}
+    for seed in range(8):
+        d = fit(X, y, groups, ipc=ipc, n_iter=1, lr=1e-12, random_state=seed)
+        assert d.get_params()["init"] == "random_real"  # the default
+        picked = _initial_groups(X, groups, d.X_synthetic_)
+        for c in (0, 1):
+            shares[c].append(np.mean(picked[ipc * c : ipc * (c + 1)] == "b"))
+        balanced = fit(
+            X, y, groups, ipc=ipc, n_iter=1, lr=1e-12, init="balanced", random_state=seed
+        )
+        picked = _initial_groups(X, groups, balanced.X_synthetic_)
+        assert [np.sum(picked[ipc * c : ipc * (c + 1)] == "b") for c in (0, 1)] == [25, 25]
+    # 400 draws per class: the share's standard error is about 0.02-0.025
+    for c, share in ((0, 0.2), (1, 0.6)):
+        assert abs(np.mean(shares[c]) - np.mean(groups[y == c] == "b")) < 0.07
+        assert abs(np.mean(shares[c]) - share) < 0.08
 
 
 # ---------------------------------------------------------------- containers and ranges
@@ -185,17 +221,78 @@ def test_synthetic_rows_come_back_in_the_original_scale():
 def test_images_nhwc_uint8_round_trip(images):
     X, y, groups = images
     original = X.copy()
-    X_syn = fit(X, y, groups).X_synthetic_
-    assert X_syn.shape == (6, 8, 8, 3) and X_syn.dtype == np.uint8
+    d = fit(X, y, groups, lr=50.0)
+    X_syn = d.X_synthetic_
+    # as learnt: float32 in the input's 0..255 scale, in the input's layout, not rounded
+    assert X_syn.shape == (6, 8, 8, 3) and X_syn.dtype == np.float32
+    assert not np.array_equal(X_syn, np.rint(X_syn))
     np.testing.assert_array_equal(X, original)
+    # on request: the input's dtype and range
+    X_u8, y_u8 = d.synthetic_as_input_dtype()
+    assert X_u8.dtype == np.uint8 and X_u8.shape == X_syn.shape
+    np.testing.assert_array_equal(X_u8, np.clip(np.rint(X_syn.astype(np.float64)), 0, 255))
+    np.testing.assert_array_equal(y_u8, d.y_synthetic_)
 
 
-def test_images_nchw_float_keep_their_range(images):
+def test_images_nchw_float_are_not_clipped_unless_asked(images):
     X, y, groups = images
     X = X.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0
-    X_syn = fit(X, y, groups, lr=50.0).X_synthetic_
+    d = fit(X, y, groups, lr=50.0)
+    X_syn = d.X_synthetic_
     assert X_syn.shape == (6, 3, 8, 8) and X_syn.dtype == np.float32
-    assert X_syn.min() >= X.min() and X_syn.max() <= X.max()
+    assert X_syn.min() < X.min() or X_syn.max() > X.max()  # lr 50 leaves the range
+    clipped, _ = d.synthetic_as_input_dtype()
+    assert clipped.dtype == np.float32
+    assert clipped.min() >= X.min() and clipped.max() <= X.max()
+    np.testing.assert_array_equal(clipped, np.clip(X_syn, X.min(), X.max()))
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float"])
+def test_the_scored_set_is_the_optimised_tensor_destandardised(images, tmp_path, kind):
+    from skdistill._persistence import read_checkpoint
+    from skdistill.evaluation import evaluate_synthetic
+
+    X, y, groups = images
+    if kind == "float":
+        X = X.astype(np.float64) / 255.0
+    d = fit(X, y, groups, lr=50.0, checkpoint_dir=tmp_path, checkpoint_every=1)
+    optimised = read_checkpoint(tmp_path)["synthetic"].double().numpy()  # (N, C, H, W)
+    flat = X.reshape(-1, 3)
+    scale = 255.0 if kind == "uint8" else 1.0
+    mean, std = d._codec.mean, d._codec.scale  # the standardisation fitted on X
+    np.testing.assert_allclose(mean, (flat / scale).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, (flat / scale).std(axis=0), rtol=1e-12)
+    mean, std = mean.reshape(1, 3, 1, 1), std.reshape(1, 3, 1, 1)
+    expected = ((optimised * std + mean) * scale).transpose(0, 2, 3, 1)
+    expected = expected.astype(np.float32 if kind == "uint8" else np.float64)
+    X_syn, y_syn = d.transform()
+    np.testing.assert_array_equal(X_syn, expected)
+    # the evaluator trains on exactly these values
+    seen = {}
+    import skdistill.evaluation._evaluate as ev
+
+    original = ev.fit_codec
+
+    def spy(X_train):
+        seen["X"] = X_train
+        return original(X_train)
+
+    ev.fit_codec = spy
+    try:
+        evaluate_synthetic(
+            X_syn,
+            y_syn,
+            X[:10],
+            y[:10],
+            groups[:10],
+            epochs=1,
+            net_width=4,
+            net_depth=2,
+            random_state=0,
+        )
+    finally:
+        ev.fit_codec = original
+    np.testing.assert_array_equal(seen["X"], expected)
 
 
 def test_grayscale_nhw_and_torch_tensors(images):

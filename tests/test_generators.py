@@ -111,3 +111,68 @@ def test_group_label_corruptions_are_exported_with_masks():
     assert flipped.mean() == pytest.approx(0.2) and (noisy[flipped] != a[flipped]).all()
     hidden, known = hide_groups(a, 0.3, random_state=0)
     assert known.mean() == pytest.approx(0.3)
+
+
+def _reference_colour(groups):
+    names, counts = np.unique(groups, return_counts=True)
+    return names[np.argmax(counts)]
+
+
+@pytest.mark.parametrize("severity", [0, 1, 3])
+def test_gap_sweep_corrupts_the_test_split_like_the_training_split(severity):
+    """The GAP sweep's corrupted group looks different in train AND test (COBRA paper, 5.2)."""
+    from skdistill._benchmark import load_benchmark_dataset
+
+    clean = load_benchmark_dataset("digits-bg")
+    gapped = load_benchmark_dataset("digits-bg", gap=severity)
+    reference = _reference_colour(clean.A_train)  # the training split's most frequent colour
+    for split in ("train", "test"):
+        groups = clean[f"A_{split}"]
+        changed = np.any(clean[f"X_{split}"] != gapped[f"X_{split}"], axis=(1, 2, 3))
+        assert not changed[groups == reference].any(), split  # the reference group stays clean
+        if severity == 0:
+            assert not changed.any(), split
+        else:
+            assert changed[groups != reference].all(), split
+    # the training split is the one the sweep always used: cached synthetic sets stay valid
+    expected = apply_gap(clean.X_train, clean.A_train, severity, random_state=0)
+    np.testing.assert_array_equal(gapped.X_train, expected)
+
+
+@pytest.mark.parametrize("severity", [0, 1, 3, 4])
+def test_gap_split_corrupts_both_splits_of_the_same_groups(gap_images, severity):
+    from sklearn.utils import Bunch
+
+    from skdistill.datasets import gap_split
+
+    X, groups = gap_images
+    X_test = X[::-1].copy()
+    groups_test = np.array(["maj"] * 4 + ["min"] * 8)  # "min" is the test split's majority
+    data = Bunch(
+        X_train=X,
+        sensitive_features_train=groups,
+        X_test=X_test,
+        sensitive_features_test=groups_test,
+        DESCR="toy",
+    )
+    out = gap_split(data, severity, random_state=0)
+    assert out.gap_reference == "maj" and out.gap_severity == severity  # chosen on train
+    assert out.DESCR == "toy" and data.X_train is X and data.X_test is X_test  # input kept
+    for split, x, a in (("train", X, groups), ("test", X_test, groups_test)):
+        changed = np.any(out[f"X_{split}"] != x, axis=(1, 2, 3))
+        assert not changed[a == "maj"].any(), split
+        assert changed[a == "min"].all() if severity else not changed.any(), split
+    np.testing.assert_array_equal(out.X_train, apply_gap(X, groups, severity, random_state=0))
+    # the test images get the same steps (same group, same severity), their own noise draw
+    same = gap_split(
+        Bunch(X_train=X, sensitive_features_train=groups, X_test=X, sensitive_features_test=groups),
+        severity,
+        random_state=0,
+    )
+    if severity < 3:  # no noise: identical images are corrupted identically
+        np.testing.assert_array_equal(same.X_test, same.X_train)
+    else:
+        assert not np.array_equal(same.X_test, same.X_train)
+        np.testing.assert_array_equal(same.X_test[:8], same.X_train[:8])
+    with pytest.raises(ValueError, match="severity"):
+        gap_split(data, 5)

@@ -111,8 +111,40 @@ def test_reference_loop_schedule():
 
 # ---------------------------------------------------------------- DSA
 @pytest.mark.parametrize("seed", range(12))  # covers every transform family
-def test_dsa_applies_the_same_transform_to_both_batches(seed):
+def test_dsa_shares_one_parameter_draw_across_a_class_real_and_synthetic(seed):
+    from skdistill.methods import DistributionMatching
+
+    method = DistributionMatching(
+        (3, 16, 16), 2, net_width=4, net_depth=2, device=CPU, augment=DSA()
+    )
+    method.begin_iteration(seed)
+    image = torch.rand(1, 3, 16, 16)
+    real = image.repeat(11, 1, 1, 1)  # 6 samples of class 0, then 5 of class 1
+    sample_class = np.array([0] * 6 + [1] * 5)
+    out_real = method._augment_real(real, sample_class, n_classes=2, ipc=3)
+    out_syn = method.views(image.repeat(6, 1, 1, 1), 3, [0, 1])
+    for c, rows in ((0, slice(0, 6)), (1, slice(6, 11))):
+        params = method._siamese[c]
+        assert params.shared and all(v.shape[0] == 1 for v in params.values.values())
+        # one image in, one view out: every real and synthetic sample of the class alike
+        views = torch.cat([out_real[rows], out_syn[3 * c : 3 * c + 3]])
+        torch.testing.assert_close(views, views[:1].expand_as(views), rtol=0, atol=0)
+    assert repr(DSA()) == "DSA()" and DSA() != DSA(pairing="per_sample")
+
+
+def test_dsa_shared_pairing_changes_the_view_between_calls():
     dsa = DSA()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    views = [dsa.apply(x, dsa.draw_pair(4, 2, gen, (16, 16))) for _ in range(8)]
+    assert any(not torch.equal(views[0], v) for v in views[1:])
+
+
+@pytest.mark.parametrize("seed", range(12))  # covers every transform family
+def test_dsa_per_sample_pairing_pairs_real_i_with_synthetic_i(seed):
+    dsa = DSA(pairing="per_sample")
+    assert dsa.draw_pair(6, 2, torch.Generator().manual_seed(seed), (16, 16)).values
+    assert repr(dsa) == "DSA(pairing='per_sample')"
     real = torch.rand(6, 3, 16, 16)
     syn = real[:2].clone()  # the same images as the first real ones
     params = dsa.draw(6, torch.Generator().manual_seed(seed), (16, 16))
@@ -200,7 +232,8 @@ def test_idc_returns_factor_squared_images_per_slot_in_range(images):
     d = tiny_fit(
         X, y, groups, method="idc", target="cobra", ipc=2, outer_loop=2, inner_loop=1, lr=50.0
     )
-    assert d.X_synthetic_.shape == (16, 8, 8, 3) and d.X_synthetic_.dtype == np.uint8
+    assert d.X_synthetic_.shape == (16, 8, 8, 3) and d.X_synthetic_.dtype == np.float32
+    assert d.X_synthetic_.min() >= -1e-3 and d.X_synthetic_.max() <= 255 + 1e-3
     assert d.y_synthetic_.tolist() == [0] * 8 + [1] * 8
     f = tiny_fit(
         X.astype(np.float32) / 255,

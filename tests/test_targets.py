@@ -95,3 +95,18 @@ def test_class_blocks_give_the_same_gradient_as_one_pass():
         method.match(x_real, plan, syn, 3)
         grads.append(syn.grad)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+
+
+def test_cobra_with_lr_times_g_follows_fairdd_through_a_fit(images):
+    # Every class holds all G groups, so FairDD's DM gradient is G x COBRA's at every step:
+    # with SGD + momentum, COBRA at lr x G takes FairDD's steps (same batches, same DSA draws).
+    from conftest import tiny_fit
+
+    X, y, _ = images
+    groups = np.tile([0, 1, 2], 20)
+    kw = dict(method="dm", augment="dsa", n_iter=6, batch_real=12, init="random_real")
+    fairdd = tiny_fit(X, y, groups, target="fairdd", lr=0.5, **kw).X_synthetic_
+    cobra_g = tiny_fit(X, y, groups, target="cobra", lr=1.5, **kw).X_synthetic_
+    cobra = tiny_fit(X, y, groups, target="cobra", lr=0.5, **kw).X_synthetic_
+    np.testing.assert_allclose(cobra_g, fairdd, rtol=1e-4, atol=1e-3)  # 0..255 scale
+    assert np.abs(cobra - fairdd).max() > 1.0  # at the same lr COBRA moves less

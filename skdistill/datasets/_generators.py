@@ -2,13 +2,15 @@
 
 The COBRA paper separates two causes of bias amplification: how imbalanced the groups of a
 class are (SKEW) and how far apart their representations lie (GAP). These functions set each
-one on any dataset, so its effect can be swept.
+one on any dataset, so its effect can be swept. GAP is a property of the groups, so a GAP
+experiment corrupts the same groups in the training and the test split: :func:`gap_split`
+does both at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 #: The cumulative GAP corruptions (COBRA paper, Appendix F): severity ``k`` applies the first
 #: ``k`` steps, so every severity contains all the transformations of the lower ones.
@@ -126,6 +128,32 @@ def _gap_step(images, step, low, high, rng):
     return low + high - images  # invert
 
 
+def _check_severity(severity):
+    if severity not in range(len(GAP_STEPS) + 1):
+        raise ValueError(f"severity must be an integer in 0..{len(GAP_STEPS)}; got {severity!r}.")
+
+
+def _check_images(X, name="X"):
+    X = np.asarray(X)
+    if X.ndim != 4:
+        raise ValueError(f"{name} must be images of shape (N, C, H, W); got shape {X.shape}.")
+    return X
+
+
+def _gap_images(X, target, severity, random_state):
+    """Copy of ``X`` with the images where ``target`` holds corrupted at ``severity``."""
+    low, high = (0.0, 255.0) if X.dtype == np.uint8 else (float(X.min()), float(X.max()))
+    seed = check_random_state(random_state).randint(2**31 - 1)
+    images = X[target].astype(np.float64)
+    for level, steps in enumerate(GAP_STEPS[:severity]):
+        for k, step in enumerate(steps):
+            rng = np.random.default_rng([seed, level, k])
+            images = _gap_step(images, step, low, high, rng)
+    out = X.copy()
+    out[target] = np.rint(images).astype(X.dtype) if X.dtype == np.uint8 else images.astype(X.dtype)
+    return out
+
+
 def apply_gap(X, sensitive_features, severity, *, reference=None, random_state=None):
     """Corrupt every group but ``reference`` with the COBRA paper's nested GAP severity.
 
@@ -134,6 +162,11 @@ def apply_gap(X, sensitive_features, severity, *, reference=None, random_state=N
     noise and a second line; 4 a 270 degree rotation, the negative image, and more noise.
     Every step draws its noise from its own seed, so severity ``k`` is exactly severity
     ``k - 1`` followed by step ``k``.
+
+    This corrupts one array. In a GAP experiment the corrupted groups must look different
+    in the test split too (the COBRA paper's "GAP = 0 gives EOD = 0 by construction" holds
+    only then), with the same reference group: use :func:`gap_split`, which corrupts both
+    splits of a dataset at once, rather than calling this on the training images alone.
 
     Parameters
     ----------
@@ -152,23 +185,71 @@ def apply_gap(X, sensitive_features, severity, *, reference=None, random_state=N
     -------
     ndarray
         A corrupted copy of ``X`` with its dtype.
+
+    See Also
+    --------
+    gap_split : the same corruption on the training and the test split of a dataset.
     """
-    if severity not in range(len(GAP_STEPS) + 1):
-        raise ValueError(f"severity must be an integer in 0..{len(GAP_STEPS)}; got {severity!r}.")
-    X = np.asarray(X)
-    if X.ndim != 4:
-        raise ValueError(f"X must be images of shape (N, C, H, W); got shape {X.shape}.")
+    _check_severity(severity)
+    X = _check_images(X)
     groups = _codes(sensitive_features, X.shape[0])
     target = groups != _reference_group(groups, reference)
-    low, high = (0.0, 255.0) if X.dtype == np.uint8 else (float(X.min()), float(X.max()))
-    seed = check_random_state(random_state).randint(2**31 - 1)
-    images = X[target].astype(np.float64)
-    for level, steps in enumerate(GAP_STEPS[:severity]):
-        for k, step in enumerate(steps):
-            rng = np.random.default_rng([seed, level, k])
-            images = _gap_step(images, step, low, high, rng)
-    out = X.copy()
-    out[target] = np.rint(images).astype(X.dtype) if X.dtype == np.uint8 else images.astype(X.dtype)
+    return _gap_images(X, target, severity, random_state)
+
+
+def gap_split(data, severity, *, reference=None, random_state=None):
+    """A dataset with the same GAP corruption on its training and its test split.
+
+    GAP (COBRA paper, Section 5.2 and Appendix F) is a property of the groups: a corrupted
+    group looks different wherever it appears, so its test images are corrupted too, and
+    GAP = 0 leaves both splits clean (hence EOD = 0 by construction when the groups are
+    otherwise identical). The reference group is chosen once, on the training split, and
+    left clean in both splits; every other group is corrupted in both splits with the same
+    severity (see :func:`apply_gap` for the steps). The noise of severities 3 and 4 is drawn
+    independently for the two splits, the training split's first: with an int
+    ``random_state`` the training images are exactly ``apply_gap(data.X_train,
+    data.sensitive_features_train, severity, reference=reference,
+    random_state=random_state)``.
+
+    Parameters
+    ----------
+    data : Bunch
+        A dataset as the loaders of :mod:`skdistill.datasets` return it: images
+        ``X_train`` and ``X_test`` of shape (N, C, H, W), uint8 or float, and their groups
+        ``sensitive_features_train`` and ``sensitive_features_test``.
+    severity : int in 0..4
+        GAP level ``alpha``.
+    reference : group label or None, default=None
+        The group left clean in both splits; the most frequent group of the training
+        split when None.
+    random_state : int, RandomState instance or None
+        Seed of the noise.
+
+    Returns
+    -------
+    Bunch
+        A shallow copy of ``data`` whose ``X_train`` and ``X_test`` are corrupted copies
+        (the input is not modified), with ``gap_severity`` and ``gap_reference`` added.
+
+    Examples
+    --------
+    >>> from skdistill.datasets import gap_split, load_colored_digits
+    >>> data = gap_split(load_colored_digits(), 1, random_state=0)
+    >>> data.gap_severity, str(data.gap_reference)
+    (1, 'green')
+    """
+    _check_severity(severity)
+    X_train = _check_images(data["X_train"], "X_train")
+    X_test = _check_images(data["X_test"], "X_test")
+    groups_train = _codes(data["sensitive_features_train"], X_train.shape[0])
+    groups_test = _codes(data["sensitive_features_test"], X_test.shape[0])
+    ref = _reference_group(groups_train, reference)
+    rng = check_random_state(random_state)  # one stream: train draws first, test next
+    out = Bunch(**data)
+    out.X_train = _gap_images(X_train, groups_train != ref, severity, rng)
+    out.X_test = _gap_images(X_test, groups_test != ref, severity, rng)
+    out.gap_severity = severity
+    out.gap_reference = ref
     return out
 
 
@@ -177,7 +258,9 @@ def apply_offset(X, sensitive_features, gamma, *, reference=None, strength=0.1):
 
     ``v_a`` is a constant colour-channel shift of ``strength`` times the value range, along
     a different channel for each shifted group (COBRA paper, Appendix N.1); the class
-    content of the image is untouched. Values are clipped to the value range.
+    content of the image is untouched. Values are clipped to the value range. Like GAP, the
+    shift belongs to the group: shift the test split too, passing the training split's
+    ``reference`` explicitly (a group-balanced test split has no most frequent group).
 
     Parameters
     ----------

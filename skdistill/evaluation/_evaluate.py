@@ -38,6 +38,7 @@ def _train_torch(
     net_depth,
     augment=None,
     sample_weight=None,
+    curve=None,
 ):
     """A fresh ConvNet/MLP trained on ``(X_train, y_train)``, with its input codec and classes."""
     codec = fit_codec(X_train)
@@ -58,38 +59,14 @@ def _train_torch(
         device=device,
         augment=make_augment(augment, codec.sample_shape[0]) if image_model else None,
         sample_weight=sample_weight,
+        curve=curve,
     )
     return network, codec, classes, sample_shape
 
 
-def _fit_predict_torch(
-    kind,
-    X_train,
-    y_train,
-    X_test,
-    seed,
-    device,
-    epochs,
-    lr,
-    batch_size,
-    net_width,
-    net_depth,
-    augment,
-    sample_weight,
-):
+def _fit_predict_torch(kind, X_train, y_train, X_test, seed, device, **train_kw):
     network, codec, classes, sample_shape = _train_torch(
-        kind,
-        X_train,
-        y_train,
-        seed,
-        device,
-        epochs,
-        lr,
-        batch_size,
-        net_width,
-        net_depth,
-        augment,
-        sample_weight,
+        kind, X_train, y_train, seed, device, **train_kw
     )
     xte = codec.encode(X_test).reshape(-1, *sample_shape)
     return classes[predict_codes(network, xte, device=device)]
@@ -170,6 +147,7 @@ def evaluate_synthetic(
     net_depth=None,
     augment=None,
     sample_weight=None,
+    curves=False,
     device="auto",
     random_state=None,
 ):
@@ -204,6 +182,9 @@ def evaluate_synthetic(
     sample_weight : array-like of shape (n_train,) or None, default=None
         Weight of every training sample's loss (e.g. group-balancing weights for a fair
         downstream objective); passed to ``fit`` of a scikit-learn classifier.
+    curves : bool, default=False
+        Record the training curve of every torch model (per epoch: mean training loss and
+        accuracy on the mini-batches it trained on), returned as ``curves``.
     device : str, default="auto"
         Device of the torch models.
     random_state : int or None
@@ -214,7 +195,8 @@ def evaluate_synthetic(
     Bunch
         ``runs`` (DataFrame: accuracy, eod_max, eod_mean and their fairlearn recomputation,
         one row per run) and ``summary`` (mean and std of each column, as a Series with a
-        ``(metric, "mean"|"std")`` index), all in [0, 1].
+        ``(metric, "mean"|"std")`` index), all in [0, 1]; with ``curves``, also ``curves``
+        (one DataFrame per run: epoch, loss, accuracy).
     """
     if sample_weight is None:
         check_lengths(X_train=X_train, y_train=y_train)
@@ -239,9 +221,10 @@ def evaluate_synthetic(
         )
     seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_runs)
     y_true = np.asarray(y_test)
-    rows = []
+    rows, training_curves = [], []
     for run, seed in enumerate(seeds):
         if isinstance(model, str):
+            curve = [] if curves else None
             y_pred = _fit_predict_torch(
                 model,
                 X_train,
@@ -249,14 +232,17 @@ def evaluate_synthetic(
                 X_test,
                 int(seed),
                 dev,
-                epochs,
-                lr,
-                batch_size,
-                net_width,
-                net_depth,
-                augment,
-                sample_weight,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                net_width=net_width,
+                net_depth=net_depth,
+                augment=augment,
+                sample_weight=sample_weight,
+                curve=curve,
             )
+            if curves:
+                training_curves.append(pd.DataFrame(curve))
         else:
             est = clone(model)
             if "random_state" in est.get_params():
@@ -277,4 +263,7 @@ def evaluate_synthetic(
     runs = pd.DataFrame(rows)
     metrics = runs.drop(columns="run")
     summary = pd.concat({"mean": metrics.mean(), "std": metrics.std(ddof=0)}).swaplevel()
-    return Bunch(runs=runs, summary=summary.sort_index())
+    result = Bunch(runs=runs, summary=summary.sort_index())
+    if curves:
+        result.curves = training_curves
+    return result

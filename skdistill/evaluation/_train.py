@@ -26,6 +26,7 @@ def train_network(
     device=CPU,
     augment=None,
     sample_weight=None,
+    curve=None,
 ):
     """Train ``network`` (re-initialised from ``seed``) on ``(X, y)`` and return it in eval mode.
 
@@ -35,7 +36,9 @@ def train_network(
     chunks whose gradients add up to the mini-batch gradient. ``augment`` (e.g.
     :class:`skdistill.methods.DSA`) transforms every mini-batch with parameters drawn from
     ``seed`` (DSA training of the evaluation protocol). ``sample_weight`` (a tensor, one
-    non-negative weight per sample, scaled to mean 1) weighs each sample's loss.
+    non-negative weight per sample, scaled to mean 1) weighs each sample's loss. ``curve``, a
+    list, receives one ``{"epoch", "loss", "accuracy"}`` dict per epoch: the mean training
+    loss and accuracy of the epoch's (augmented) mini-batches, as they were trained on.
     """
     reinitialize_(network, seed)
     network.to(device).train()
@@ -50,7 +53,8 @@ def train_network(
         weight = weight / weight.mean()
     chunk = CPU_CHUNK if device.type == "cpu" else batch_size
     n = X.shape[0]
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        seen = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, samples
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
@@ -61,14 +65,22 @@ def train_network(
                     xb = augment(xb, gen)
             optimizer.zero_grad(set_to_none=True)
             for i in range(0, xb.shape[0], chunk):
-                loss = F.cross_entropy(
-                    network(xb[i : i + chunk]), yb[i : i + chunk], reduction="none"
-                )
+                logits = network(xb[i : i + chunk])
+                loss = F.cross_entropy(logits, yb[i : i + chunk], reduction="none")
+                if curve is not None:
+                    with torch.no_grad():
+                        hits = (logits.argmax(1) == yb[i : i + chunk]).sum()
+                        seen += torch.stack([loss.sum(), hits, torch.tensor(len(loss))]).cpu()
                 if wb is not None:
                     loss = loss * wb[i : i + chunk]
                 (loss.sum() / xb.shape[0]).backward()
             optimizer.step()
         scheduler.step()
+        if curve is not None:
+            loss_sum, correct, count = seen.tolist()
+            curve.append(
+                {"epoch": epoch + 1, "loss": loss_sum / count, "accuracy": correct / count}
+            )
     return network.eval()
 
 

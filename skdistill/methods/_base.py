@@ -76,6 +76,8 @@ class Method:
     outer_loop = 1
     #: Back-propagate one class at a time on every device (not only on the CPU).
     per_class = False
+    #: Augmentation of ``augment="auto"`` on images: the reference code's (e.g. ``"dsa"``).
+    default_augment = None
 
     def __init__(self, device, augment=None):
         self.device = device
@@ -145,12 +147,12 @@ class Method:
         )
 
     def _augment_real(self, x_real, sample_class, n_classes, ipc):
-        """Draw one siamese parameter set per class and augment the real batch with it."""
+        """Draw one siamese pair of parameters per class and augment the real batch with it."""
         counts = np.bincount(sample_class, minlength=n_classes)
         n_syn = ipc * self.samples_per_stored()
         size = x_real.shape[-2:]
         self._siamese = [
-            self.augment.draw(max(int(counts[c]), n_syn), self.generator, size)
+            self.augment.draw_pair(int(counts[c]), n_syn, self.generator, size)
             for c in range(n_classes)
         ]
         out = torch.empty_like(x_real)

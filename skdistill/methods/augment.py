@@ -1,11 +1,17 @@
 """Differentiable siamese augmentation (DSA, Zhao & Bilen, 2021).
 
-Every call draws *one* transform family (colour, crop, cutout, flip, scale or rotate) and
-per-sample parameters for it. A siamese pair — the real and the synthetic batch of one
-class — is augmented with the same :class:`AugmentParams`: sample ``i`` of each batch gets
-the same parameters, so the matched statistics see the same views. Every transform is
-differentiable with respect to the images (affine resampling, masks, indexing), so the
-matching loss back-propagates through it into the synthetic images.
+Every call draws *one* transform family (colour, crop, cutout, flip, scale or rotate). A
+siamese pair — the real and the synthetic batch of one class — is augmented with the same
+:class:`AugmentParams`. As in the reference code (``DiffAugment`` with a seed, i.e.
+``Siamese=True``), the default draws *one* parameter set per call and applies it to every
+sample of the real batch and of the synthetic batch alike: one brightness, one crop offset,
+one rotation angle... for the whole class. ``DSA(pairing="per_sample")`` instead draws
+per-sample parameters and gives sample ``i`` of the real batch the parameters of sample
+``i`` of the synthetic batch. Outside a siamese pair (``DSA.__call__``, used to train
+evaluation networks) every sample gets its own parameters, as the reference's unseeded
+``DiffAugment`` does. Every transform is differentiable with respect to the images (affine
+resampling, masks, indexing), so the matching loss back-propagates through it into the
+synthetic images.
 
 Parameters are drawn from an explicit :class:`torch.Generator`, never from the clock or the
 global random state.
@@ -32,17 +38,25 @@ DEFAULTS = {
 }
 
 FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
+PAIRINGS = ("shared", "per_sample")
 
 
 @dataclass
 class AugmentParams:
-    """One drawn transform family and its per-sample parameters (for ``n`` samples)."""
+    """One drawn transform family and its parameters.
+
+    ``shared``: one parameter set (drawn for a single sample) that every sample gets;
+    otherwise one parameter set per sample.
+    """
 
     family: str
     values: dict
+    shared: bool = False
 
     def take(self, n, device):
-        """The parameters of the first ``n`` samples, on ``device``."""
+        """The parameters of ``n`` samples (the first ``n``, or the shared one ``n`` times)."""
+        if self.shared:
+            return {k: v.expand(n, *v.shape[1:]).to(device) for k, v in self.values.items()}
         return {k: v[:n].to(device) for k, v in self.values.items()}
 
 
@@ -54,6 +68,11 @@ class DSA:
     flip : bool, default=True
         Include horizontal flips (switch them off for digits, whose mirror images are not
         digits).
+    pairing : {"shared", "per_sample"}, default="shared"
+        How a siamese pair (the real and the synthetic batch of a class) shares parameters:
+        ``"shared"`` (the reference): one draw per call, applied to every sample of both
+        batches; ``"per_sample"``: per-sample draws, real sample ``i`` paired with
+        synthetic sample ``i``.
     **overrides
         Replace any value of :data:`DEFAULTS`.
 
@@ -63,23 +82,28 @@ class DSA:
     >>> dsa = DSA()
     >>> gen = torch.Generator().manual_seed(0)
     >>> real, syn = torch.rand(8, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    >>> params = dsa.draw(8, gen)
+    >>> params = dsa.draw_pair(8, 2, gen, (16, 16))
     >>> dsa.apply(real, params).shape, dsa.apply(syn, params).shape
     (torch.Size([8, 3, 16, 16]), torch.Size([2, 3, 16, 16]))
     """
 
-    def __init__(self, flip=True, **overrides):
+    def __init__(self, flip=True, pairing="shared", **overrides):
         unknown = set(overrides) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown DSA parameter(s) {sorted(unknown)}; known: {list(DEFAULTS)}")
+        if pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {list(PAIRINGS)}; got {pairing!r}.")
         self.settings = {**DEFAULTS, **overrides}
         self.families = FAMILIES if flip else tuple(f for f in FAMILIES if f != "flip")
+        self.pairing = pairing
 
     def __repr__(self):
         changed = {k: v for k, v in self.settings.items() if DEFAULTS[k] != v}
         args = ([] if "flip" in self.families else ["flip=False"]) + [
             f"{k}={v!r}" for k, v in changed.items()
         ]
+        if self.pairing != "shared":
+            args.append(f"pairing={self.pairing!r}")
         return f"DSA({', '.join(args)})"
 
     def __eq__(self, other):
@@ -87,6 +111,7 @@ class DSA:
             isinstance(other, DSA)
             and self.settings == other.settings
             and self.families == other.families
+            and self.pairing == other.pairing
         )
 
     __hash__ = None
@@ -127,6 +152,18 @@ class DSA:
                     "cx": torch.randint(0, w + (1 - cw % 2), (n,), generator=generator),
                 }
         return AugmentParams(family, values)
+
+    def draw_pair(self, n_real, n_synthetic, generator, image_size) -> AugmentParams:
+        """The parameters of one siamese pair of ``n_real`` real and ``n_synthetic`` samples.
+
+        With ``pairing="shared"`` one parameter set, applied to every sample of both batches;
+        with ``"per_sample"`` ``max(n_real, n_synthetic)`` sets, paired by position.
+        """
+        if self.pairing == "shared":
+            params = self.draw(1, generator, image_size)
+            params.shared = True
+            return params
+        return self.draw(max(n_real, n_synthetic), generator, image_size)
 
     def __call__(self, x, generator):
         """Augment ``x`` with freshly drawn parameters (non-siamese use, e.g. training)."""

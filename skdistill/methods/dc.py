@@ -66,9 +66,14 @@ class GradientMatching(Method):
     (:class:`~skdistill.methods._rowgrad.RowGradients`), so every target costs about one pass
     over the batch.
 
-    Batch-norm networks get their statistics from real data (16 samples per class) at every
-    matching step, then frozen in evaluation mode, so that every sample's gradient depends on
-    that sample alone.
+    Batch-norm networks (``net_norm="batch"``) get their statistics at every matching step as
+    in the reference (``BN_flag``, ``BNSizePC = 16``): 16 real samples per class drawn afresh
+    at random from the whole class (not from the matching batch, which is group-stratified
+    and may be sorted by group), *not* augmented, are forwarded once in training mode; every
+    batch-norm layer is then frozen in evaluation mode for the step, so that every sample's
+    gradient depends on that sample alone. The estimator provides these samples through
+    :attr:`sample_real_class`; without it (a method used on its own) they are drawn at random
+    from the un-augmented matching batch.
 
     Parameters
     ----------
@@ -91,6 +96,14 @@ class GradientMatching(Method):
         Where the network runs.
     augment : DSA or None
         Siamese augmentation while matching; also applied (non-siamese) in the inner loop.
+
+    Attributes
+    ----------
+    sample_real_class : callable or None
+        ``sample_real_class(cls, n)`` returns ``min(n, n_cls)`` real samples of class ``cls``
+        (a tensor ``(m, *sample_shape)`` in internal units, not augmented), drawn at random
+        without replacement from the whole class. Set once by the estimator; used for the
+        batch-norm statistics (:data:`BN_SAMPLES_PER_CLASS` per class and matching step).
     """
 
     name = "dc"
@@ -140,6 +153,7 @@ class GradientMatching(Method):
         self.shapes = [tuple(p.shape) for p in self.params]
         self.row_gradients = RowGradients(self.network, self.params)
         self.optimizer = None
+        self.sample_real_class = None
 
     def default_loops(self, ipc):
         """The ``(outer_loop, inner_loop)`` used when none is given."""
@@ -157,20 +171,51 @@ class GradientMatching(Method):
         self.optimizer = torch.optim.SGD(self.network.parameters(), lr=self.lr_net)
 
     # ------------------------------------------------------------------ gradients
+    def match(self, x_real, plan, synthetic, ipc):
+        """Set and freeze the batch-norm statistics, then match (see :class:`Method`).
+
+        ``x_real`` is still un-augmented here: the fallback of :meth:`_freeze_batch_norm`
+        (no :attr:`sample_real_class`) sees the real images, as the reference's do.
+        """
+        self._freeze_batch_norm(x_real, plan)
+        return super().match(x_real, plan, synthetic, ipc)
+
+    def _batch_norm_samples(self, x, plan):
+        """:data:`BN_SAMPLES_PER_CLASS` real samples of every class, not augmented.
+
+        Fresh random samples of the whole class from :attr:`sample_real_class` (the
+        reference's ``get_images(c, BNSizePC)``); without it, samples of the class drawn at
+        random from the matching batch ``x``.
+        """
+        if self.sample_real_class is not None:
+            return torch.cat(
+                [
+                    torch.as_tensor(self.sample_real_class(c, BN_SAMPLES_PER_CLASS)).to(self.device)
+                    for c in range(self.n_classes)
+                ]
+            )
+        sample_class = plan.row_class[plan.row]
+        pick = []
+        for c in range(self.n_classes):
+            members = np.flatnonzero(sample_class == c)
+            order = torch.randperm(members.shape[0], generator=self.generator).numpy()
+            pick.append(members[order[:BN_SAMPLES_PER_CLASS]])
+        return x[torch.as_tensor(np.concatenate(pick), device=x.device)]
+
     def _freeze_batch_norm(self, x, plan):
-        """Batch-norm statistics from a few real samples per class, then frozen."""
+        """Batch-norm statistics from one training-mode pass over real samples, then frozen.
+
+        As the reference: the whole network in training mode forwards
+        :data:`BN_SAMPLES_PER_CLASS` un-augmented real samples per class once (every running
+        mean and variance moves by the layer's momentum towards their statistics), then every
+        batch-norm layer is put in evaluation mode until the network trains again.
+        """
         if not self.batch_norms:
             return
-        sample_class = plan.row_class[plan.row]
-        pick = np.concatenate(
-            [
-                np.flatnonzero(sample_class == c)[:BN_SAMPLES_PER_CLASS]
-                for c in range(self.n_classes)
-            ]
-        )
+        x_bn = self._batch_norm_samples(x, plan)
         self.network.train()
         with torch.no_grad():
-            self.network(x[torch.as_tensor(pick, device=x.device)])
+            self.network(x_bn)
         for bn in self.batch_norms:
             bn.eval()
 
@@ -197,7 +242,8 @@ class GradientMatching(Method):
         of at most one class's worth of samples (cache-sized chunks on the CPU); a network
         that couples samples falls back to one pass per row.
         """
-        self._freeze_batch_norm(x, plan)
+        if any(bn.training for bn in self.batch_norms):  # called on its own, not via match
+            self._freeze_batch_norm(x, plan)
         sample_class = plan.row_class[plan.row]
         labels = torch.as_tensor(sample_class, device=x.device)
         weights = torch.as_tensor(plan.weight, dtype=x.dtype, device=x.device)

@@ -43,6 +43,7 @@ class DistributionMatching(Method):
     options = frozenset({"distance", "augment", "net_warmup_epochs"})
     distances = ("l2", "l1")
     default_lr = 1.0
+    default_augment = "dsa"  # the reference DM always uses DSA on images
 
     def __init__(
         self,

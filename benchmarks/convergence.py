@@ -1,0 +1,311 @@
+"""How long fairness takes from the references' start: EOD_M and accuracy against iterations.
+
+Colored MNIST (background), built offline from the embedded 5,000-digit MNIST subset (4,000
+training digits at skew 0.9, 28x28; 1,000 held-out digits rendered in all ten colours as the
+test set). DM, IPC 10, 64 real images per class per iteration, DSA (one draw per class and
+call, shared by the real and the synthetic batch), ConvNet-3 width 128. Every curve starts
+from the same initialisation unless its name says otherwise:
+
+- ``vanilla``, ``fairdd``, ``cobra``: random real images of the class (the references' start);
+- ``cobra-l1``: COBRA under the L1 distance (the COBRA authors' code);
+- ``cobra-lrG``: COBRA with the learning rate times the number of groups G (under squared L2
+  FairDD's gradient is G times COBRA's, so this follows FairDD's steps);
+- ``cobra-balanced``: COBRA from the group-balanced start (``init="balanced"``).
+
+Every ``--every`` iterations the synthetic set, exactly as learnt (floats, not rounded), is
+scored by ``--eval-runs`` ConvNets trained from scratch on it with DSA for ``--eval-epochs``
+epochs (CPU-sized: the references train 1,000 epochs and average 10-20 runs).
+
+The study is resumable and runs one curve at a time: each curve's fit is checkpointed in
+``--out/checkpoints/<curve>/`` and extended with ``fit(..., resume=True)`` (bit-identical to an
+uninterrupted fit), and every evaluated point is appended to ``--out/<curve>.json`` at once.
+``--report`` writes ``convergence.md`` and ``convergence.png`` from the JSON files.
+
+    python benchmarks/convergence.py --curves vanilla cobra --iterations 1000
+    python benchmarks/convergence.py --report
+    python benchmarks/convergence.py --smoke --out /tmp/conv   # seconds: checks that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skdistill import BarycentricDistiller
+from skdistill._benchmark import machine
+from skdistill.datasets import load_colored_mnist
+from skdistill.evaluation import evaluate_synthetic
+
+CURVES = {
+    "vanilla": dict(target="vanilla"),
+    "fairdd": dict(target="fairdd"),
+    "cobra": dict(target="cobra"),
+    "cobra-l1": dict(target="cobra", distance="l1"),
+    "cobra-lrG": dict(target="cobra", lr_times_groups=True),
+    "cobra-balanced": dict(target="cobra", init="balanced"),
+}
+LABELS = {
+    "vanilla": "vanilla (random real)",
+    "fairdd": "FairDD (random real)",
+    "cobra": "COBRA (random real)",
+    "cobra-l1": "COBRA, L1 (random real)",
+    "cobra-lrG": "COBRA, lr x G (random real)",
+    "cobra-balanced": "COBRA (group-balanced start)",
+}
+DEFAULT_OUT = Path(__file__).parent / "results" / "convergence"
+
+
+def distiller(curve, args, n_iter, n_groups):
+    params = dict(CURVES[curve])
+    lr = 1.0 * (n_groups if params.pop("lr_times_groups", False) else 1)
+    return BarycentricDistiller(
+        method="dm",
+        ipc=args.ipc,
+        n_iter=n_iter,
+        batch_real=args.batch_real,
+        lr=lr,
+        init=params.pop("init", "random_real"),
+        augment="dsa",
+        net_width=args.net_width,
+        random_state=args.seed,
+        checkpoint_dir=args.out / "checkpoints" / curve,
+        checkpoint_every=args.every,
+        device="cpu",
+        **params,
+    )
+
+
+def score(X_syn, y_syn, data, args, seed):
+    result = evaluate_synthetic(
+        X_syn,
+        y_syn,
+        data.X_test,
+        data.y_test,
+        data.sensitive_features_test,
+        n_runs=args.eval_runs,
+        epochs=args.eval_epochs,
+        augment="dsa",
+        net_width=args.net_width,
+        device="cpu",
+        random_state=seed,
+    )
+    runs = result.runs
+    return {
+        "accuracy": [100 * float(v) for v in runs["accuracy"]],
+        "eod_max": [100 * float(v) for v in runs["eod_max"]],
+        "eod_mean": [100 * float(v) for v in runs["eod_mean"]],
+    }
+
+
+def run_curve(curve, data, args):
+    path = args.out / f"{curve}.json"
+    record = json.loads(path.read_text()) if path.exists() else None
+    ignored = ("curves", "report", "out", "check_lrg")
+    settings = {k: v for k, v in vars(args).items() if k not in ignored}
+    settings = {k: v for k, v in settings.items() if k != "iterations"}
+    if record is None:
+        record = {"curve": curve, "label": LABELS[curve], "settings": settings, "points": []}
+    elif record["settings"] != settings:
+        sys.exit(f"{path} was made with other settings ({record['settings']}); use another --out.")
+    n_groups = len(np.unique(data.sensitive_features_train))
+    done = {p["iteration"] for p in record["points"]}
+    start = 0 if not args.evaluate_start or 0 in done else None
+    shared = _shared_start(curve, settings, args.out) if start is None else None
+    if shared is not None:  # same start, same evaluation: the point is the same
+        record["points"].append(shared)
+        _write(path, record)
+    elif start is None:  # the initial set, before any iteration
+        d = distiller(curve, args, 1, n_groups)
+        d.set_params(checkpoint_dir=None, lr=1e-30)  # one inert step: the initial set
+        d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
+        point = {"iteration": 0, "loss": None, "distil_seconds": 0.0}
+        point.update(score(*d.transform(), data, args, args.seed))
+        record["points"].append(point)
+        _write(path, record)
+    for n_iter in range(args.every, args.iterations + 1, args.every):
+        if n_iter in done:
+            continue
+        d = distiller(curve, args, n_iter, n_groups)
+        tic = time.perf_counter()
+        d.fit(
+            data.X_train,
+            data.y_train,
+            sensitive_features=data.sensitive_features_train,
+            resume=True,
+        )
+        fit_seconds = time.perf_counter() - tic
+        tic = time.perf_counter()
+        point = {
+            "iteration": n_iter,
+            "loss": float(d.history_["loss"].iloc[-1]),
+            "distil_seconds": float(d.history_["seconds"].iloc[-1]),
+            "segment_seconds": fit_seconds,
+        }
+        point.update(score(*d.transform(), data, args, args.seed))
+        point["eval_seconds"] = time.perf_counter() - tic
+        record["points"].append(point)
+        record["machine"] = machine("cpu")
+        _write(path, record)
+        acc, eod = np.mean(point["accuracy"]), np.mean(point["eod_max"])
+        print(f"{curve:>15} it {n_iter:5d}: acc {acc:5.1f}  EOD_M {eod:5.1f}", flush=True)
+
+
+def check_lr_times_groups(data, args):
+    """A short run: COBRA at lr x G against FairDD at lr 1, same seed, batches and DSA draws.
+
+    Every class of this data holds all G colours, so under squared L2 FairDD's gradient is G
+    times COBRA's at every step and SGD with momentum takes the same steps.
+    """
+    n_groups = len(np.unique(data.sensitive_features_train))
+    sets = {}
+    for curve in ("fairdd", "cobra-lrG", "cobra"):
+        d = distiller(curve, args, args.check_lrg, n_groups).set_params(checkpoint_dir=None)
+        d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
+        sets[curve] = d.transform()[0].astype(np.float64)
+    fairdd = sets["fairdd"]
+    result = {
+        "iterations": args.check_lrg,
+        "groups": n_groups,
+        "max_abs_diff_cobra_lrG_vs_fairdd": float(np.abs(sets["cobra-lrG"] - fairdd).max()),
+        "max_abs_diff_cobra_lr1_vs_fairdd": float(np.abs(sets["cobra"] - fairdd).max()),
+        "max_abs_change_fairdd": float(np.abs(fairdd - sets["cobra"]).max()),
+        "scale": "pixel values, 0..255",
+    }
+    (args.out / "lr_times_groups_check.json").write_text(json.dumps(result, indent=1))
+    print(result)
+
+
+def _shared_start(curve, settings, out):
+    """The iteration-0 point of another curve with the same start and evaluation, if any.
+
+    The initial set depends on the seed and ``init`` only (not on the target, distance or
+    lr), so curves that share them share their first point.
+    """
+    init = CURVES[curve].get("init", "random_real")
+    for path in sorted(out.glob("*.json")):
+        if path.name == "lr_times_groups_check.json":
+            continue
+        other = json.loads(path.read_text())
+        if other.get("curve") == curve or other.get("settings") != settings:
+            continue
+        if CURVES[other["curve"]].get("init", "random_real") != init:
+            continue
+        first = [p for p in other["points"] if p["iteration"] == 0]
+        if first:
+            return {**first[0], "shared_with": other["curve"]}
+    return None
+
+
+def _write(path, record):
+    record["points"].sort(key=lambda p: p["iteration"])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+
+
+def report(out):
+    paths = [p for p in sorted(out.glob("*.json")) if p.name != "lr_times_groups_check.json"]
+    records = [json.loads(p.read_text()) for p in paths]
+    records.sort(key=lambda r: list(CURVES).index(r["curve"]))
+    if not records:
+        sys.exit(f"no curve in {out}")
+    s = records[0]["settings"]
+    runs = ", ".join(f"{r['curve']} {r['settings']['eval_runs']}" for r in records)
+    lines = [
+        "# Convergence: EOD_M and accuracy against DM iterations (CPU-sized)",
+        "",
+        f"Colored MNIST BG (embedded subset, 28x28, skew 0.9), DM, IPC {s['ipc']}, "
+        f"{s['batch_real']} real images per class per iteration, DSA, ConvNet width "
+        f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG`), seed {s['seed']}. Each point: "
+        f"ConvNets trained {s['eval_epochs']} epochs with DSA on the synthetic set as learnt "
+        f"(CPU-sized evaluation; runs per point: {runs}), mean ± std over the runs, in points. "
+        "Command: `python benchmarks/convergence.py` (see the module docstring).",
+        "",
+        "| curve | iteration | accuracy % | EOD_M | EOD_A | loss | distil s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in records:
+        for p in r["points"]:
+            loss = "-" if p["loss"] is None else f"{p['loss']:.4g}"
+            lines.append(
+                f"| {r['label']} | {p['iteration']} | {_pm(p['accuracy'])} | {_pm(p['eod_max'])}"
+                f" | {_pm(p['eod_mean'])} | {loss} | {p['distil_seconds']:.0f} |"
+            )
+    machine_info = records[0].get("machine", {})
+    lines += [
+        "",
+        f"Machine: {machine_info.get('processor', '?')}, "
+        f"{machine_info.get('cpu_count', '?')} CPUs, torch {machine_info.get('torch', '?')}.",
+    ]
+    (out / "convergence.md").write_text("\n".join(lines) + "\n")
+    _plot(records, out / "convergence.png")
+    print("\n".join(lines))
+
+
+def _pm(values):
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+
+
+def _plot(records, path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax_eod, ax_acc = fig.subplots(1, 2)
+    for r in records:
+        it = [p["iteration"] for p in r["points"]]
+        for ax, key in ((ax_eod, "eod_max"), (ax_acc, "accuracy")):
+            mean = np.array([np.mean(p[key]) for p in r["points"]])
+            std = np.array([np.std(p[key]) for p in r["points"]])
+            (line,) = ax.plot(it, mean, marker="o", ms=3, label=r["label"])
+            ax.fill_between(it, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+    ax_eod.set(xlabel="DM iterations", ylabel="EOD_M (points)", title="fairness (lower is fairer)")
+    ax_acc.set(
+        xlabel="DM iterations", ylabel="accuracy (%)", title="accuracy, colour-balanced test"
+    )
+    ax_acc.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--curves", nargs="+", default=list(CURVES), choices=list(CURVES))
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--every", type=int, default=200)
+    parser.add_argument("--ipc", type=int, default=10)
+    parser.add_argument("--batch-real", type=int, default=64)
+    parser.add_argument("--net-width", type=int, default=128)
+    parser.add_argument("--eval-epochs", type=int, default=300)
+    parser.add_argument("--eval-runs", type=int, default=2)
+    parser.add_argument("--evaluate-start", action="store_true", default=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--report", action="store_true", help="only write the markdown and plot")
+    parser.add_argument(
+        "--check-lrg",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of curves: N iterations of COBRA at lr x G against FairDD",
+    )
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.iterations, args.every, args.net_width = 4, 2, 8
+        args.eval_epochs, args.eval_runs, args.batch_real = 2, 1, 8
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        data = load_colored_mnist("bg", n_test=100 if args.smoke else None)
+        if args.check_lrg:
+            return check_lr_times_groups(data, args)
+        for curve in args.curves:
+            run_curve(curve, data, args)
+    report(args.out)
+
+
+if __name__ == "__main__":
+    main()
