@@ -48,3 +48,18 @@ def test_overhead_benchmark_smoke(tmp_path):
     for row in ("| DC | vanilla |", "| DC | cobra |", "| DC | fairdd |"):
         assert text.count(row) == 3  # time, memory of the fit, memory of the iterations
     assert "Memory of the fit, MB" in text and "Memory of the iterations, MB" in text
+
+
+def test_convergence_study_smoke(tmp_path):
+    bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "convergence.py"))
+    args = ["--smoke", "--out", str(tmp_path), "--curves", "cobra", "vanilla"]
+    bench["main"](args)
+    cobra = (tmp_path / "cobra.json").read_text()
+    assert '"iteration": 4' in cobra
+    vanilla = bench["json"].loads((tmp_path / "vanilla.json").read_text())
+    assert vanilla["points"][0]["shared_with"] == "cobra"  # same start, evaluated once
+    text = (tmp_path / "convergence.md").read_text()
+    assert "CPU-sized" in text and "| COBRA (random real) | 4 |" in text
+    assert os.path.getsize(tmp_path / "convergence.png") > 5000
+    bench["main"](["--smoke", "--out", str(tmp_path), "--curves", "cobra"])  # resumes: no-op
+    assert (tmp_path / "cobra.json").read_text() == cobra
