@@ -331,10 +331,10 @@ def _plot(records, path):
             std = np.array([np.std(p[key]) for p in r["points"]])
             (line,) = ax.plot(it, mean, marker="o", ms=3, label=r["label"])
             ax.fill_between(it, mean - std, mean + std, color=line.get_color(), alpha=0.15)
-    ax_eod.set(xlabel="DM iterations", ylabel="EOD_M (points)", title="fairness (lower is fairer)")
-    ax_acc.set(
-        xlabel="DM iterations", ylabel="accuracy (%)", title="accuracy, colour-balanced test"
-    )
+    ax_eod.set(xlabel="DM iterations", ylabel="EOD_M (points)", ylim=(0, 102))
+    ax_eod.set_title("fairness (lower is fairer)")
+    ax_acc.set(xlabel="DM iterations", ylabel="accuracy (%)", ylim=(0, 100))
+    ax_acc.set_title("accuracy, colour-balanced test")
     ax_acc.legend(fontsize=8)
     fig.savefig(path, dpi=120)
 

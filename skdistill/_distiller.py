@@ -144,7 +144,11 @@ class BarycentricDistiller(BaseEstimator):
     lr : float or None, default=None
         Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units
         (idc: in units of the input's value range, as official IDC's pixel units); ``None``
-        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``).
+        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``), times
+        the mean number of groups per class for ``target="cobra"``: under DM's squared L2
+        FairDD's gradient is ``G`` times COBRA's, and at the reference rate COBRA stays unfair
+        for over 1,000 iterations from the references' start (see the convergence study in
+        the user guide).
     init : {"random_real", "balanced", "noise"}, default="random_real"
         The starting synthetic set. ``"random_real"`` (the reference codes' start): real
         samples of the class drawn at random, so the initial set has the class's group
@@ -577,7 +581,10 @@ class BarycentricDistiller(BaseEstimator):
         self._record_data_attributes(codec, classes, groups, index)
 
         method = self._make_method(codec, n_classes, device)
-        lr = method.default_lr if self.lr is None else self.lr
+        if self.lr is None:  # the method's reference step, scaled as the target asks
+            lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
+        else:
+            lr = self.lr
 
         if device.type == "cuda" and torch.is_tensor(real):
             real = real.pin_memory()

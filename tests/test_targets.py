@@ -110,3 +110,22 @@ def test_cobra_with_lr_times_g_follows_fairdd_through_a_fit(images):
     cobra = tiny_fit(X, y, groups, target="cobra", lr=0.5, **kw).X_synthetic_
     np.testing.assert_allclose(cobra_g, fairdd, rtol=1e-4, atol=1e-3)  # 0..255 scale
     assert np.abs(cobra - fairdd).max() > 1.0  # at the same lr COBRA moves less
+
+
+def test_cobra_default_lr_is_the_reference_times_the_groups_per_class(images):
+    from conftest import tiny_fit
+
+    X, y, _ = images
+    groups = np.tile([0, 1, 2], 20)
+    kw = dict(method="dm", augment="dsa", n_iter=3, batch_real=12)
+    default = tiny_fit(X, y, groups, target="cobra", **kw)
+    explicit = tiny_fit(X, y, groups, target="cobra", lr=3.0, **kw)
+    np.testing.assert_array_equal(default.X_synthetic_, explicit.X_synthetic_)
+    # other targets keep the reference rate
+    vanilla = tiny_fit(X, y, groups, target="vanilla", **kw)
+    vanilla_1 = tiny_fit(X, y, groups, target="vanilla", lr=1.0, **kw)
+    np.testing.assert_array_equal(vanilla.X_synthetic_, vanilla_1.X_synthetic_)
+    uneven = np.where(y == 0, groups, groups % 2)  # class 0: 3 groups, class 1: 2
+    a = tiny_fit(X, y, uneven, target="cobra", **kw)
+    b = tiny_fit(X, y, uneven, target="cobra", lr=2.5, **kw)
+    np.testing.assert_array_equal(a.X_synthetic_, b.X_synthetic_)

@@ -63,6 +63,13 @@ class Target:
     name = "base"
     stratified = True
 
+    def default_lr_scale(self, groups_per_class) -> float:
+        """Factor on the method's reference learning rate when the estimator's ``lr`` is None.
+
+        ``groups_per_class`` holds the number of groups present in every class.
+        """
+        return 1.0
+
     def plan(self, classes, groups, n_classes, n_groups) -> RowPlan:
         """Return the :class:`RowPlan` of a batch with the given class and group codes."""
         raise NotImplementedError

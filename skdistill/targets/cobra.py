@@ -47,6 +47,17 @@ class CobraTarget(Target):
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.delta = delta
 
+    def default_lr_scale(self, groups_per_class):
+        """The mean number of groups per class: the step FairDD takes.
+
+        Under squared L2 (DM), FairDD's gradient is ``G_y`` times COBRA's, so at the
+        reference learning rate COBRA moves ``G_y`` times more slowly; from the references'
+        random real start that leaves it unfair for thousands of iterations (the convergence
+        study in the docs). COBRA's default step is therefore the method's reference rate
+        times the mean ``G_y``; an explicit ``lr`` is used as given.
+        """
+        return float(np.mean(groups_per_class))
+
     def _group_weights(self, groups):
         return np.ones(groups.shape[0]) if self.weights is None else self.weights[groups]
 
