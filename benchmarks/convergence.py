@@ -265,7 +265,9 @@ def report(out):
         f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG`), seed {s['seed']}. Each point: "
         f"ConvNets trained {s['eval_epochs']} epochs with DSA on the synthetic set as learnt "
         f"(CPU-sized evaluation; runs per point: {runs}), mean ± std over the runs, in points. "
-        "Command: `python benchmarks/convergence.py` (see the module docstring).",
+        "Command: `python benchmarks/convergence.py` (see the module docstring). `distil s` "
+        "is the wall time of the fit up to that point, on a machine that also ran other work "
+        "at times: compare iterations, not seconds.",
         "",
         "| curve | iteration | accuracy % | EOD_M | EOD_A | loss | distil s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -304,7 +306,7 @@ def report(out):
             f"{r['max_abs_diff_cobra_lr1_vs_fairdd']:.3g} | {r['max_abs_change_fairdd']:.3g} |"
             for r in check["runs"]
         ]
-    machine_info = records[0].get("machine", {})
+    machine_info = next((r["machine"] for r in records if "machine" in r), {})
     lines += [
         "",
         f"Machine: {machine_info.get('processor', '?')}, "
@@ -316,6 +318,8 @@ def report(out):
 
 
 def _pm(values):
+    if len(values) == 1:  # one evaluation run: no spread to show
+        return f"{values[0]:.1f}"
     return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
 
 
