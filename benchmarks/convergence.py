@@ -52,7 +52,7 @@ CURVES = {
 LABELS = {
     "vanilla": "vanilla (random real)",
     "fairdd": "FairDD (random real)",
-    "cobra": "COBRA (random real)",
+    "cobra": "COBRA, lr 1 (random real)",
     "cobra-l1": "COBRA, L1 (random real)",
     "cobra-lrG": "COBRA, lr x G (random real)",
     "cobra-balanced": "COBRA (group-balanced start)",
@@ -276,8 +276,9 @@ def report(out):
         for p in r["points"]:
             loss = "-" if p["loss"] is None else f"{p['loss']:.4g}"
             lines.append(
-                f"| {r['label']} | {p['iteration']} | {_pm(p['accuracy'])} | {_pm(p['eod_max'])}"
-                f" | {_pm(p['eod_mean'])} | {loss} | {p['distil_seconds']:.0f} |"
+                f"| {LABELS[r['curve']]} | {p['iteration']} | {_pm(p['accuracy'])} | "
+                f"{_pm(p['eod_max'])} | {_pm(p['eod_mean'])} | {loss} | "
+                f"{p['distil_seconds']:.0f} |"
             )
     full_path, check_path = out / "full_reference.json", out / "lr_times_groups_check.json"
     if full_path.exists():
@@ -333,7 +334,7 @@ def _plot(records, path):
         for ax, key in ((ax_eod, "eod_max"), (ax_acc, "accuracy")):
             mean = np.array([np.mean(p[key]) for p in r["points"]])
             std = np.array([np.std(p[key]) for p in r["points"]])
-            (line,) = ax.plot(it, mean, marker="o", ms=3, label=r["label"])
+            (line,) = ax.plot(it, mean, marker="o", ms=3, label=LABELS[r["curve"]])
             ax.fill_between(it, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     ax_eod.set(xlabel="DM iterations", ylabel="EOD_M (points)", ylim=(0, 102))
     ax_eod.set_title("fairness (lower is fairer)")

@@ -59,7 +59,7 @@ def test_convergence_study_smoke(tmp_path):
     vanilla = bench["json"].loads((tmp_path / "vanilla.json").read_text())
     assert vanilla["points"][0]["shared_with"] == "cobra"  # same start, evaluated once
     text = (tmp_path / "convergence.md").read_text()
-    assert "CPU-sized" in text and "| COBRA (random real) | 4 |" in text
+    assert "CPU-sized" in text and "| COBRA, lr 1 (random real) | 4 |" in text
     assert os.path.getsize(tmp_path / "convergence.png") > 5000
     bench["main"](["--smoke", "--out", str(tmp_path), "--curves", "cobra"])  # resumes: no-op
     assert (tmp_path / "cobra.json").read_text() == cobra
