@@ -23,7 +23,7 @@ uninterrupted fit), and every evaluated point is appended to ``--out/<curve>.jso
 
     python benchmarks/convergence.py --curves vanilla cobra --iterations 1000
     python benchmarks/convergence.py --report
-    python benchmarks/convergence.py --smoke --out /tmp/conv   # seconds: checks that it runs
+    python benchmarks/convergence.py --smoke --out conv-smoke   # seconds: checks that it runs
 """
 
 from __future__ import annotations
