@@ -197,6 +197,9 @@ def check_lr_times_groups(data, args):
     and ``--check-lrg`` iterations.
     """
     n_groups = len(np.unique(data.sensitive_features_train))
+    start = distiller("cobra", args, 1, n_groups).set_params(checkpoint_dir=None, lr=1e-30)
+    start.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
+    initial = start.transform()[0].astype(np.float64)  # the set every run starts from
     rows = []
     for n_iter in sorted({1, 2, 5, 10, args.check_lrg}):
         sets = {}
@@ -204,9 +207,6 @@ def check_lr_times_groups(data, args):
             d = distiller(curve, args, n_iter, n_groups).set_params(checkpoint_dir=None)
             d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
             sets[curve] = d.transform()[0].astype(np.float64)
-        start = distiller("cobra", args, 1, n_groups).set_params(checkpoint_dir=None, lr=1e-30)
-        start.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
-        initial = start.transform()[0].astype(np.float64)
         fairdd = sets["fairdd"]
         rows.append(
             {

@@ -792,7 +792,7 @@ class BarycentricDistiller(BaseEstimator):
     def _store_synthetic(self, synthetic, codec, y, method):
         self._codec = codec
         self._synthetic_internal = synthetic.detach().cpu()
-        self.X_synthetic_ = codec.decode(synthetic, index=None)
+        self.X_synthetic_ = codec.decode(synthetic)
         per_class = self.ipc * method.samples_per_stored()
         labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(per_class)]
         if isinstance(y, pd.Series):
