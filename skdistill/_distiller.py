@@ -6,6 +6,7 @@ import math
 import os
 import time
 import warnings
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -29,12 +30,14 @@ from ._data import (
     scalar,
 )
 from ._persistence import (
+    CheckpointFolder,
     fingerprint_tensor,
     read_checkpoint,
     save_estimator,
     save_synthetic_set,
     write_checkpoint,
 )
+from ._resources import limit_threads, resolve_threads
 from ._sampling import ClassGroupIndex
 from .groups import kmeans_impute
 from .methods import METHODS
@@ -222,9 +225,20 @@ class BarycentricDistiller(BaseEstimator):
     checkpoint_dir : str, path or None, default=None
         Folder where a checkpoint is written atomically every ``checkpoint_every``
         iterations, at the end, and on interruption; ``fit(..., resume=True)`` continues from
-        it, giving exactly the synthetic set of an uninterrupted run.
+        it, giving exactly the synthetic set of an uninterrupted run, even after the process
+        was killed (the checkpoint is either the previous one or the new one, never half
+        written). ``fit`` checks at its start that the folder can be written and locks it
+        for its duration: a second fit on the same folder is refused, and the lock of a
+        killed process is released by the operating system.
     checkpoint_every : int, default=100
         Iterations between checkpoints.
+    n_threads : int or None, default=None
+        CPU threads of the fit (torch, and the BLAS/OpenMP pools of numpy and scikit-learn),
+        set when ``fit`` starts and restored when it returns. ``None``: half the cores this
+        process may use (at least 1), so that two fits at once do not oversubscribe the
+        cores; ``-1``: all of them. A fixed share, never the current load: results can
+        depend on the thread count (the order of floating-point sums), and the same seed on
+        the same machine gives the same synthetic set.
 
     Attributes
     ----------
@@ -295,6 +309,7 @@ class BarycentricDistiller(BaseEstimator):
         "n_impute_clusters": [Interval(Integral, 1, None, closed="left"), None],
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1}), None],
     }
 
     def __init__(
@@ -326,6 +341,7 @@ class BarycentricDistiller(BaseEstimator):
         n_impute_clusters=None,
         checkpoint_dir=None,
         checkpoint_every=100,
+        n_threads=None,
     ):
         self.method = method
         self.target = target
@@ -353,6 +369,7 @@ class BarycentricDistiller(BaseEstimator):
         self.n_impute_clusters = n_impute_clusters
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.n_threads = n_threads
 
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -387,8 +404,10 @@ class BarycentricDistiller(BaseEstimator):
             raise ValueError(MSG_RESUME_WITHOUT_DIR)
         if self.init == "real":
             warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
-        data = self._validate_inputs(X, y, sensitive_features)
-        self._fit_synthetic(**data, resume=resume)
+        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
+            data = self._validate_inputs(X, y, sensitive_features)
+            self._fit_synthetic(**data, resume=resume, folder=folder)
         return self
 
     def transform(self, X=None):
@@ -565,8 +584,13 @@ class BarycentricDistiller(BaseEstimator):
         for _ in self._iterate(**data):
             pass
 
-    def _iterate(self, X, y, codec, classes, y_codes, groups, g_codes, target, device, resume):
+    def _iterate(
+        self, X, y, codec, classes, y_codes, groups, g_codes, target, device, resume, folder=None
+    ):
         """The fit loop as a generator that yields after every iteration.
+
+        ``folder``: the entered :class:`CheckpointFolder` of ``checkpoint_dir`` (``fit`` locks
+        it); without one, checkpoints are written directly.
 
         Stopping it early (``close()``) stores the synthetic set of the last completed
         iteration, as an interrupted fit does; benchmarks use it to time several estimators
@@ -636,17 +660,18 @@ class BarycentricDistiller(BaseEstimator):
         )
 
         def checkpoint():
-            write_checkpoint(
-                self.checkpoint_dir,
-                {
-                    "fingerprint": fingerprint,
-                    "synthetic": last_good.cpu(),
-                    "optimizer": _to_cpu(optimizer.state_dict()),
-                    "rng": rng_state,
-                    "method": method_state,
-                    "history": history,
-                },
-            )
+            state = {
+                "fingerprint": fingerprint,
+                "synthetic": last_good.cpu(),
+                "optimizer": _to_cpu(optimizer.state_dict()),
+                "rng": rng_state,
+                "method": method_state,
+                "history": history,
+            }
+            if folder is None:
+                write_checkpoint(self.checkpoint_dir, state)
+            else:
+                folder.write(state, len(history["loss"]))
 
         try:
             for it in progress:
@@ -706,7 +731,7 @@ class BarycentricDistiller(BaseEstimator):
 
         ``n_iter``, ``verbose``, ``device`` and the checkpoint settings may change.
         """
-        free = {"n_iter", "verbose", "device", "checkpoint_dir", "checkpoint_every"}
+        free = {"n_iter", "verbose", "device", "checkpoint_dir", "checkpoint_every", "n_threads"}
         params = {k: repr(v) for k, v in self.get_params().items() if k not in free}
         parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
         parts += [torch.as_tensor(np.stack([y_codes, g_codes]))]

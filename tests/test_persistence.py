@@ -42,7 +42,9 @@ def test_resumed_run_equals_an_uninterrupted_run(tabular, tmp_path, monkeypatch)
             X, y, sensitive_features=groups
         )
     assert part.n_iter_ == 5
-    assert [p.name for p in tmp_path.iterdir()] == ["skdistill-checkpoint.pt"]  # no temp files
+    # no temporary file is left; the lock file stays (an OS lock is released, never deleted)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["skdistill-checkpoint.pt", "skdistill.lock"]
     monkeypatch.setattr(DistributionMatching, "match", original)
     resumed = make(checkpoint_dir=tmp_path, checkpoint_every=2).fit(
         X, y, sensitive_features=groups, resume=True
@@ -85,27 +87,102 @@ def test_resume_needs_a_folder_and_warns_without_checkpoint(tabular, tmp_path):
 
 
 # ---------------------------------------------------------------- saved distillers
+def assert_same_state(a, b):
+    """Every attribute of two distillers equal, values and types."""
+    assert sorted(vars(a)) == sorted(vars(b))
+    for name, v in vars(a).items():
+        w = vars(b)[name]
+        assert type(v) is type(w), name
+        if isinstance(v, pd.DataFrame):
+            pd.testing.assert_frame_equal(v, w)
+        elif isinstance(v, pd.Series):
+            pd.testing.assert_series_equal(v, w)
+        elif torch.is_tensor(v):
+            assert torch.equal(v, w) and v.dtype == w.dtype, name
+        elif isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(v, w)
+            assert v.dtype == w.dtype, name
+        elif name == "_codec":
+            for field in ("mean", "scale"):
+                np.testing.assert_array_equal(getattr(v, field), getattr(w, field))
+            assert v.value_range == w.value_range and v.sample_shape == w.sample_shape
+            assert v.columns == w.columns and v.column_dtypes == w.column_dtypes
+            assert np.dtype(v.dtype or "O") == np.dtype(w.dtype or "O")
+        elif name == "group_imputation_" and v is not None:
+            np.testing.assert_array_equal(v["imputed"], w["imputed"])
+            np.testing.assert_array_equal(v["codes"], w["codes"])
+        else:
+            assert v == w, name
+
+
 def test_save_and_load_a_fitted_distiller(tabular, tmp_path):
     X, y, groups = tabular
     d = make(random_state=4).fit(X, y, sensitive_features=groups)
-    path = d.save(tmp_path / "distiller.pkl")
+    path = d.save(tmp_path / "distiller.skd")
     loaded = skdistill.load(path)
     np.testing.assert_array_equal(loaded.X_synthetic_, d.X_synthetic_)
     assert loaded.get_params() == d.get_params()
-    info = json.loads((tmp_path / "distiller.pkl.json").read_text())
+    assert_same_state(loaded, d)
+    info = json.loads((tmp_path / "distiller.skd.json").read_text())
     assert info["params"]["random_state"] == 4 and info["torch_version"] == torch.__version__
     assert info["class_group_counts"]["0"]["a"] == int(np.sum((y == 0) & (groups == "a")))
 
 
+@pytest.mark.parametrize("case", ["pandas", "images", "torch-idc", "imputed"])
+def test_saved_distillers_hold_every_attribute(tabular, images, tmp_path, case):
+    """Every input container, a DSA object, dict weights and imputed groups survive the
+    pickle-free format; the loaded distiller transforms and refits like the original."""
+    from skdistill.methods.augment import DSA
+
+    if case == "pandas":
+        X, y, groups = tabular
+        X = pd.DataFrame(X, columns=["a", "b", "c", 4, "e"]).astype({"c": "float32"})
+        X["b"] = (X["b"] > 0).astype(int)
+        y = pd.Series(pd.Categorical(np.array(["no", "yes", "maybe"])[y]), name="answer")
+        d = make(barycenter_weights={"a": 1.0, "b": 3.0})
+    elif case == "images":
+        X, y, groups = images
+        d = make(augment=DSA(pairing="per_sample", rotate=5.0), device=torch.device("cpu"))
+    elif case == "torch-idc":
+        X, y, groups = images
+        X = torch.as_tensor(X).permute(0, 3, 1, 2).float()
+        d = make(method="idc", ipc=1, n_iter=1, factor=2)
+    else:
+        X, y, groups = images
+        groups = groups.astype(float)
+        groups[:6] = np.nan
+        d = make(missing_groups="impute")
+    d.fit(X, y, sensitive_features=groups)
+    loaded = skdistill.load(d.save(tmp_path / "d.skd"))
+    assert_same_state(loaded, d)
+    X_a, y_a = d.transform()
+    X_b, y_b = loaded.transform()
+    if torch.is_tensor(X_a):
+        assert torch.equal(X_a, X_b)
+    else:
+        np.testing.assert_array_equal(np.asarray(X_a), np.asarray(X_b))
+    np.testing.assert_array_equal(np.asarray(y_a), np.asarray(y_b))
+    refit = skdistill.load(tmp_path / "d.skd").fit(X, y, sensitive_features=groups)
+    np.testing.assert_array_equal(np.asarray(refit.X_synthetic_), np.asarray(d.X_synthetic_))
+
+
+def test_saving_refuses_what_only_pickle_could_store(tabular, tmp_path):
+    X, y, groups = tabular
+    d = make(random_state=np.random.RandomState(0)).fit(X, y, sensitive_features=groups)
+    with pytest.raises(ValueError, match=r"random_state.*RandomState.*set it to a plain value"):
+        d.save(tmp_path / "d.skd")
+    assert not (tmp_path / "d.skd").exists()
+
+
 def test_corrupted_or_unaccompanied_files_are_refused(tabular, tmp_path):
     X, y, groups = tabular
-    path = make().fit(X, y, sensitive_features=groups).save(tmp_path / "d.pkl")
+    path = make().fit(X, y, sensitive_features=groups).save(tmp_path / "d.skd")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="corrupted or was modified"):
         skdistill.load(path)
-    (tmp_path / "d.pkl.json").unlink()
+    (tmp_path / "d.skd.json").unlink()
     with pytest.raises(ValueError, match="no provenance file"):
         skdistill.load(path)
 
