@@ -41,6 +41,24 @@ MSG_X_SPARSE = (
     "Pass X.toarray(), or reduce the features first (e.g. sklearn.decomposition.TruncatedSVD)."
 )
 MSG_X_COMPLEX = "Complex data not supported: X has dtype {dtype}; pass real numbers."
+MSG_X_TORCH_DTYPE = (
+    "X is a torch tensor of dtype {dtype}, which numpy cannot represent; convert it first, "
+    "e.g. X.float() (float32)."
+)
+MSG_X_DUPLICATE_COLUMNS = (
+    "X has duplicate column name(s) {cols}; the synthetic DataFrame needs one name per column. "
+    "Rename them first, e.g. X.columns = [f'x{{i}}' for i in range(X.shape[1])]."
+)
+MSG_X_EMPTY = (
+    "X is empty: found array with {n_samples} sample(s) and {n_features} feature(s) "
+    "(shape={shape}) while a minimum of 1 is required. Pass at least one sample with at "
+    "least one feature (or pixel)."
+)
+MSG_X_OVERFLOW = (
+    "X has values too large to standardise (largest magnitude {max:.3g}): the mean or "
+    "standard deviation of a feature or channel overflows float64. Rescale X first, e.g. "
+    "divide it by a constant or use sklearn.preprocessing.MaxAbsScaler."
+)
 
 
 def _is_torch(X):
@@ -156,10 +174,17 @@ def _image_layout(shape):
 
 
 def _check_pandas(X: pd.DataFrame):
+    if not X.columns.is_unique:
+        dup = list(dict.fromkeys(X.columns[X.columns.duplicated()]))
+        raise ValueError(MSG_X_DUPLICATE_COLUMNS.format(cols=dup))
     bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     if bad:
         kinds = sorted({str(X[c].dtype) for c in bad})
         raise TypeError(MSG_X_NONNUMERIC.format(cols=bad, kind="/".join(kinds)))
+    cplx = [c for c in X.columns if pd.api.types.is_complex_dtype(X[c])]
+    if cplx:  # numeric to pandas, but converting them to floats would drop the imaginary part
+        kinds = "/".join(sorted({str(X[c].dtype) for c in cplx}))
+        raise ValueError(MSG_X_COMPLEX.format(dtype=f"{kinds} in column(s) {cplx}"))
 
 
 def _check_finite(arr):
@@ -173,7 +198,10 @@ def _raw_dtype(X):
     if isinstance(X, pd.DataFrame):
         return None
     if _is_torch(X):
-        return np.dtype(str(X.dtype).replace("torch.", ""))
+        try:
+            return np.dtype(str(X.dtype).replace("torch.", ""))
+        except TypeError:  # bfloat16, float8 types...: no numpy equivalent
+            raise TypeError(MSG_X_TORCH_DTYPE.format(dtype=X.dtype)) from None
     return np.asarray(X).dtype
 
 
@@ -202,14 +230,27 @@ def fit_codec(X) -> Codec:
         raise TypeError(MSG_X_STRINGS.format(dtype=_raw_dtype(X), detail=exc)) from exc
     if arr.ndim not in (2, 3, 4):
         raise ValueError(MSG_X_DIM.format(ndim=arr.ndim, shape=arr.shape))
+    if arr.size == 0:
+        n_features = int(np.prod(arr.shape[1:]))
+        raise ValueError(
+            MSG_X_EMPTY.format(n_samples=arr.shape[0], n_features=n_features, shape=arr.shape)
+        )
     _check_finite(arr)
     if arr.ndim == 2:
         return _fit_tabular_codec(X, arr, container)
     return _fit_image_codec(X, arr, container)
 
 
+def _check_statistics(arr, *stats):
+    """Refuse values so large that the standardisation statistics overflow float64."""
+    if not all(np.isfinite(s).all() for s in stats):
+        raise ValueError(MSG_X_OVERFLOW.format(max=float(np.abs(arr).max())))
+
+
 def _fit_tabular_codec(X, arr, container):
-    scaler = StandardScaler().fit(arr)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaler = StandardScaler().fit(arr)
+    _check_statistics(arr, scaler.mean_, scaler.var_)  # not scale_: an inf var gives 1
     columns, column_dtypes, dtype = None, {}, None
     if container == "pandas":
         columns = list(X.columns)
@@ -243,8 +284,10 @@ def _fit_image_codec(X, arr, container):
     value_range = (float(nchw.min()), float(nchw.max()))
     if dtype == np.uint8:
         nchw = nchw / 255.0
-    mean = nchw.mean(axis=(0, 2, 3))
-    std = nchw.std(axis=(0, 2, 3))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = nchw.mean(axis=(0, 2, 3))
+        std = nchw.std(axis=(0, 2, 3))
+    _check_statistics(arr, mean, std)
     std = np.where(std > 1e-8, std, 1.0)
     return Codec(
         kind="image",
