@@ -30,6 +30,18 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from ._distiller import BarycentricDistiller, resolve_device
+from ._paper import (
+    FOLDERS,
+    FULL_EPOCHS,
+    PAPER_BUDGETS,
+    TABLE1_DATASETS,
+    is_paper_dataset,
+    load_paper_dataset,
+    scaled,
+    table1_markdown,
+    timing_markdown,
+    timing_table,
+)
 from .baselines import (
     MITIGATIONS,
     FairFeatureExtractor,
@@ -50,6 +62,7 @@ from .datasets import (
 )
 from .evaluation import evaluate_synthetic
 from .evaluation._evaluate import _train_torch
+from .methods import METHODS
 from .plotting import (
     plot_embedding,
     plot_fairness_accuracy,
@@ -58,7 +71,9 @@ from .plotting import (
     plot_training_curves,
 )
 
-DATASETS = ("cmnist-bg", "cmnist-fg", "digits-bg", "digits-fg", "adult", "adult-sexrace", "german")
+EMBEDDED = ("cmnist-bg", "cmnist-fg", "digits-bg", "digits-fg", "adult", "adult-sexrace", "german")
+#: Embedded datasets, then those read from ``data_root`` (the COBRA paper's, see ``_paper``).
+DATASETS = EMBEDDED + tuple(FOLDERS)
 TARGET_LABELS = {
     "vanilla": "vanilla",
     "uniform": "uniform",
@@ -102,6 +117,8 @@ BUDGETS = {
 }
 #: Colored MNIST in the benchmark: 4,000 training digits, 500 test digits in every colour.
 CMNIST_TEST_DIGITS = 500
+#: Options that only some methods take (see each method's ``options``).
+METHOD_OPTIONS = {o for cls in METHODS.values() for o in cls.options} - {"ipc", "net_norm"}
 DISTILLER_KEYS = ("n_iter", "batch_real", "outer_loop", "inner_loop", "net_width", "net_depth")
 #: Evaluation runs (independently trained models) per synthetic set, unless configured.
 EVAL_RUNS = 3
@@ -164,6 +181,19 @@ PRESETS = {
         baselines=["full", "random"],
         architectures=["convnet", "alexnet", "vgg11", "resnet18"],
     ),
+    # the COBRA paper's Table 1 from the user's own folders, at its authors' budgets
+    # (skdistill._paper.PAPER_BUDGETS); --budget-scale F scales iterations and epochs
+    "paper": dict(
+        datasets=TABLE1_DATASETS,
+        methods=["dm", "dc", "idc"],
+        targets=["vanilla", "uniform", "fairdd", "cobra"],
+        ipc=[10, 50, 100],
+        seeds=1,
+        eval_runs=10,
+        baselines=["full", "random"],
+        layout="paper",
+        timing=True,
+    ),
     "smoke": dict(
         datasets=["digits-bg", "german"],
         methods=["dm"],
@@ -195,6 +225,10 @@ DEFAULTS = dict(
     budgets=None,
     eval_runs=EVAL_RUNS,
     device="auto",
+    data_root=None,
+    budget_scale=1.0,
+    layout="default",
+    timing=False,
 )
 
 
@@ -224,6 +258,10 @@ def make_config(preset=None, **overrides):
         raise ValueError("seeds must be at least 1.")
     if int(config["eval_runs"]) < 1:
         raise ValueError("eval_runs must be at least 1.")
+    if not float(config["budget_scale"]) > 0:
+        raise ValueError(f"budget_scale must be positive; got {config['budget_scale']!r}.")
+    if config["layout"] not in ("default", "paper"):
+        raise ValueError(f"layout must be 'default' or 'paper'; got {config['layout']!r}.")
     return config
 
 
@@ -243,10 +281,12 @@ def load_config(path):
 
 # ---------------------------------------------------------------------------------- data
 def _size(name):
+    if is_paper_dataset(name):
+        return "paper"
     return name.split("-")[0] if name.split("-")[0] in ("cmnist", "digits") else "tabular"
 
 
-def load_benchmark_dataset(name, *, skew=None, gap=None):
+def load_benchmark_dataset(name, *, skew=None, gap=None, data_root=None):
     """An embedded dataset as a Bunch of train/test splits, groups and a title.
 
     ``skew`` (images) sets the fraction of every class in its majority colour; ``gap``
@@ -256,6 +296,10 @@ def load_benchmark_dataset(name, *, skew=None, gap=None):
     """
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {list(DATASETS)}; got {name!r}.")
+    if is_paper_dataset(name):
+        if skew is not None or gap is not None:
+            raise ValueError("the skew and gap sweeps apply to the embedded image datasets.")
+        return load_paper_dataset(name, data_root)
     kw = {} if skew is None else {"skew": skew}
     if _size(name) == "tabular":
         if skew is not None or gap is not None:
@@ -488,10 +532,70 @@ class _Runner:
         self.group_models = {}  # (dataset, seed) -> MF group classifier
 
     def budget(self, dataset, method):
+        """The cell's budget: the size's (or the paper's), overrides, then ``budget_scale``."""
         size = _size(dataset)
-        budget = dict(BUDGETS[(size, method)])
-        budget.update((self.config["budgets"] or {}).get(size, {}))
-        return budget
+        if size == "paper":
+            budget = dict(PAPER_BUDGETS[method], full_epochs=FULL_EPOCHS)
+        else:
+            budget = dict(BUDGETS[(size, method)])
+        overrides = (self.config["budgets"] or {}).get(size, {})
+        # an override of one method's option (e.g. outer_loop) leaves the other methods alone
+        options = METHODS[method].options
+        budget.update(
+            (k, v) for k, v in overrides.items() if k in options or k not in METHOD_OPTIONS
+        )
+        return scaled(budget, float(self.config["budget_scale"]))
+
+    def estimate(self, data, label, tasks):
+        """Print every pending cell's estimated wall time (``layout="paper"`` only).
+
+        From a short timed warm-up: a few distillation iterations and one evaluation epoch.
+        """
+        if self.config["layout"] != "paper":
+            return
+        n_classes = np.unique(data.y_train).shape[0]
+        seen = set()
+        for task in tasks:
+            if task["kind"] != "distilled":
+                continue
+            method, target, ipc = task["method"], task["target"], task["ipc"]
+            if (method, target, ipc) in seen:
+                continue
+            seen.add((method, target, ipc))
+            budget = self.budget(label, method)
+            probe = BarycentricDistiller(
+                method=method,
+                target=target,
+                ipc=ipc,
+                random_state=0,
+                device=self.device,
+                **{**{k: v for k, v in budget.items() if k in DISTILLER_KEYS}, "n_iter": 3},
+            ).fit(data.X_train, data.y_train, sensitive_features=data.A_train)
+            per_iter = float(np.diff(probe.history_["seconds"].to_numpy()).mean())
+            X_s, y_s = probe.transform()
+            started = time.perf_counter()
+            few = slice(0, 16)  # the test split barely matters: training time is measured
+            evaluate_synthetic(
+                X_s,
+                y_s,
+                data.X_test[few],
+                data.y_test[few],
+                data.A_test[few],
+                epochs=1,
+                augment=budget.get("eval_augment"),
+                device=self.device,
+                random_state=0,
+            )
+            per_epoch = time.perf_counter() - started
+            distil = per_iter * budget["n_iter"]
+            evaluate = per_epoch * budget["eval_epochs"] * int(self.config["eval_runs"])
+            self.log(
+                f"[estimate] {data.title}: {_entry(method, TARGET_LABELS[target])}, IPC {ipc} "
+                f"({n_classes * ipc} images): distillation ≈ {_duration(distil)} "
+                f"({budget['n_iter']} it × {per_iter:.2f} s), evaluation ≈ "
+                f"{_duration(evaluate)} ({self.config['eval_runs']} × {budget['eval_epochs']} "
+                "epochs), per seed"
+            )
 
     def save(self, wall_seconds):
         payload = {
@@ -693,7 +797,9 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     groups = plan(config)
     total = sum(len(tasks) for tasks in groups.values())
     start = time.perf_counter() - runner.seconds
+    timing = timing_table(config, runner, log) if config["timing"] else []
     bar = tqdm(total=total, disable=not progress, desc="benchmark")
+    missing = {}
     for (name, sweep, value), tasks in groups.items():
         pending = [t for t in tasks if _key(t) not in runner.done]
         bar.update(len(tasks) - len(pending))
@@ -702,7 +808,14 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
         # the label names the data (sweep included): it keys the cache of synthetic sets
         label = name if sweep is None else f"{name} {sweep}={value}"
         kwargs = {} if sweep is None else {sweep: value}
-        data = load_benchmark_dataset(name, **kwargs)
+        try:
+            data = load_benchmark_dataset(name, data_root=config["data_root"], **kwargs)
+        except FileNotFoundError as exc:  # one line, and the rest of the plan still runs
+            missing[name] = str(exc)
+            log(f"[benchmark] skipped {name}: {exc}")
+            bar.update(len(pending))
+            continue
+        runner.estimate(data, label, pending)
         for task in pending:
             log(
                 f"[benchmark] {data.title}: {task['entry']}, IPC {task['ipc']}, "
@@ -722,9 +835,21 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     # a folder may hold records of an earlier configuration: report this one's only
     planned = {_key(t) for tasks in groups.values() for t in tasks}
     records = pd.DataFrame([r for r in runner.records if r["key"] in planned])
-    figures = make_figures(runner, records, Path(out_dir))
-    markdown = write_markdown(config, records, figures, Path(out_dir), seconds, runner, command)
-    return Bunch(records=records, markdown=markdown, figures=figures, seconds=seconds)
+    figures = make_figures(runner, records, Path(out_dir)) if len(records) else []
+    markdown = write_markdown(
+        config, records, figures, Path(out_dir), seconds, runner, command, timing, missing
+    )
+    return Bunch(
+        records=records, markdown=markdown, figures=figures, seconds=seconds, missing=missing
+    )
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _plain(value):
@@ -803,21 +928,56 @@ def _markdown(frame, corner=""):
     return "\n".join(lines)
 
 
-def write_markdown(config, records, figures, out, seconds, runner, command):
-    """``results.md``: the main table per IPC, the sweep tables, settings and figures."""
-    summary = summarise(records)
-    info = machine(runner.device)
+def _paper_header(config, summary, timing, device_name):
+    """The paper layout's opening: what the budgets are, Table 1, the timing table."""
+    scale = float(config["budget_scale"])
+    budget = (
+        "the COBRA authors' scripts (listed under Settings)"
+        if scale == 1
+        else f"the COBRA authors' scripts × **budget scale {scale:g}** (iterations and epochs; "
+        "a quick look, not the paper's protocol)"
+    )
     lines = [
-        "# skdistill benchmark",
+        "# skdistill benchmark: the COBRA paper's Table 1 layout",
         "",
-        "Budgets: **CPU-sized** (listed under Settings; the papers distil and evaluate far "
-        "longer). Cells: **EOD_M ± std (accuracy ± std)**, in points, pooled over "
+        f"Budgets: {budget}. Cells: **EOD_M ± std (accuracy ± std)** in points over "
+        f"{config['seeds']} seed(s) × {config['eval_runs']} evaluation run(s), as the paper's "
+        "'EOD (Acc)'. FULL: one ConvNet per seed on all training images.",
+        "",
+    ]
+    if not summary.empty:
+        lines += [table1_markdown(summary[summary["sweep"] == ""], config), ""]
+    lines += [timing_markdown(timing, device_name)] if timing else []
+    return lines
+
+
+def write_markdown(
+    config, records, figures, out, seconds, runner, command, timing=(), missing=None
+):
+    """``results.md``: the main table per IPC, the sweep tables, settings and figures."""
+    empty = pd.DataFrame(columns=["sweep", "ipc", "dataset", "entry", "distil_seconds"])
+    summary = summarise(records) if len(records) else empty
+    info = machine(runner.device)
+    paper = config["layout"] == "paper"
+    device_name = info.get("gpu", info["processor"]) + f" ({info['device']})"
+    lines = _paper_header(config, summary, timing, device_name) if paper else []
+    lines += [
+        "# skdistill benchmark" if not paper else "## Every cell",
+        "",
+        (
+            "Budgets: **CPU-sized** (listed under Settings; the papers distil and evaluate far "
+            "longer). "
+            if not paper
+            else ""
+        )
+        + "Cells: **EOD_M ± std (accuracy ± std)**, in points, pooled over "
         f"{config['seeds']} seed(s) x {config['eval_runs']} evaluation run(s): each seed "
         "distils its own synthetic set, scored as learnt (floats, not rounded) by "
         f"{config['eval_runs']} models trained from scratch on it; FULL trains one model per "
         "seed to convergence (its training curve is drawn below). EOD_M is the largest "
         "per-class gap in recall between groups (lower is fairer), on the held-out test "
-        "split. Images are evaluated by the named architecture trained with DSA, tables by "
+        "split. Images are evaluated by the named architecture (trained with the budget's "
+        "`eval_augment`: DSA in the CPU presets), tables by "
         "LogisticRegression. RF rows train LogisticRegression on the fair extractor's "
         "features; fairlearn's mitigations and FULL train on the whole training set.",
         "",
@@ -838,10 +998,19 @@ def write_markdown(config, records, figures, out, seconds, runner, command):
                 _markdown(_grid(rows, ["sweep_value"]), "entry"),
                 "",
             ]
-    budgets = {
-        f"{size}/{method}": {**budget, **(config["budgets"] or {}).get(size, {})}
-        for (size, method), budget in BUDGETS.items()
-    }
+    if missing:
+        lines += ["## Skipped datasets", ""]
+        lines += [f"- `{name}`: {why}" for name, why in missing.items()] + [""]
+    if paper:
+        budgets = {
+            f"paper/{method}": runner.budget(config["datasets"][0], method)
+            for method in config["methods"]
+        }
+    else:
+        budgets = {
+            f"{size}/{method}": {**budget, **(config["budgets"] or {}).get(size, {})}
+            for (size, method), budget in BUDGETS.items()
+        }
     timing = summary.dropna(subset=["distil_seconds"]) if "distil_seconds" in summary else None
     lines += ["## Settings", ""]
     if command:
@@ -852,7 +1021,8 @@ def write_markdown(config, records, figures, out, seconds, runner, command):
         f"{info['python']}, torch {info['torch']}, skdistill {info['skdistill']}. Wall time: "
         f"{seconds:.0f} s.",
         "",
-        "CPU-sized budgets (distillation: `n_iter`, `batch_real`, ...; evaluation: "
+        ("The COBRA authors' budgets" if paper else "CPU-sized budgets")
+        + " (distillation: `n_iter`, `batch_real`, ...; evaluation: "
         "`eval_epochs` per network with `eval_augment`, `full_epochs` for FULL and the RF "
         "extractor); every other distiller parameter is its default (e.g. `init` "
         "random_real, the references' start, unless a row names another):",
@@ -936,7 +1106,10 @@ def _image_figures(runner, out):
     for dataset in config["datasets"]:
         if _size(dataset) == "tabular":
             continue
-        data = load_benchmark_dataset(dataset)
+        try:
+            data = load_benchmark_dataset(dataset, data_root=config["data_root"])
+        except FileNotFoundError:  # skipped, and said so in the report
+            continue
         for method in config["methods"]:
             sets = {
                 t: runner.distil(data, dataset, method, t, first_ipc, 0, params)[:2]

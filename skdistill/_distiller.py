@@ -777,9 +777,13 @@ class BarycentricDistiller(BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
-        """Save the fitted distiller (pickle) with a ``.json`` provenance sidecar.
+        """Save the fitted distiller, without pickle, with a ``.json`` provenance sidecar.
 
-        Load it back with :func:`skdistill.load`, which verifies the checksum.
+        Parameters and fitted state are stored as JSON plus plain arrays (an ``.npz``
+        archive; any file name, e.g. ``"distiller.skd"``). Load it back with
+        :func:`skdistill.load`, which verifies the checksum and runs nothing from the file.
+        A parameter that only pickle could store (``random_state`` set to a ``RandomState``)
+        is refused with a ``ValueError`` naming it.
 
         Parameters
         ----------

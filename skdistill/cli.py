@@ -48,6 +48,8 @@ def _benchmark(args):
         baselines=args.baselines,
         eval_runs=args.eval_runs,
         device=args.device,
+        data_root=args.data_root,
+        budget_scale=args.budget_scale,
     )
     if args.config:
         config = load_config(args.config)
@@ -141,26 +143,30 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--preset",
         default="embedded",
-        choices=["embedded", "inits", "ablation", "sweeps", "architectures", "smoke"],
-        help="named configuration, all CPU-sized (default: %(default)s, the committed CPU "
-        "table; inits: Colored MNIST BG, DM, every target from both starts)",
+        choices=["embedded", "inits", "ablation", "sweeps", "architectures", "smoke", "paper"],
+        help="named configuration (default: %(default)s, the committed CPU table; inits: "
+        "Colored MNIST BG, DM, every target from both starts; all CPU-sized but paper: the "
+        "COBRA paper's Table 1 at its authors' budgets, on the datasets under --data-root, "
+        "for a GPU)",
     )
     bench.add_argument("--config", help="YAML or JSON configuration file (replaces --preset)")
     bench.add_argument(
         "--out", default="skdistill-benchmark", help="output folder (default: %(default)s)"
     )
+    from ._benchmark import DATASETS
+
+    bench.add_argument("--datasets", nargs="+", choices=list(DATASETS))
     bench.add_argument(
-        "--datasets",
-        nargs="+",
-        choices=[
-            "cmnist-bg",
-            "cmnist-fg",
-            "digits-bg",
-            "digits-fg",
-            "adult",
-            "adult-sexrace",
-            "german",
-        ],
+        "--data-root",
+        help="folder of the datasets read from disk (c-mnist-*, c-fmnist-*, cifar10-s, celeba: "
+        "torchvision's layouts in DIR; utkface: DIR/UTKFace; bffhq: DIR/bffhq); a missing "
+        "dataset is skipped with one line naming the expected layout",
+    )
+    bench.add_argument(
+        "--budget-scale",
+        type=float,
+        help="multiply every iteration and epoch count by F (e.g. 0.01 for a quick look; "
+        "stated in the table header)",
     )
     bench.add_argument("--methods", nargs="+", choices=["dm", "dc", "idc"])
     bench.add_argument(

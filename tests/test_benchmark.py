@@ -159,7 +159,7 @@ def test_benchmark_configuration_is_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         make_config(datasets=["mnist"])
     with pytest.raises(ValueError, match="preset must be one of"):
-        make_config("paper")
+        make_config("papers")
     with pytest.raises(ValueError, match="unknown configuration key"):
         make_config(epochs=3)
     bad = tmp_path / "c.json"
