@@ -83,6 +83,8 @@ TARGET_LABELS = {
 }
 BASELINES = ("full", "random", "random_balanced", "fairlearn", "rf", "df", "mf")
 METRICS = ("accuracy", "eod_max", "eod_mean")
+#: Criteria reported beside EOD (skdistill.metrics.fairness_report), pooled like METRICS.
+CRITERIA = ("dp_max", "dp_mean", "ppd_max", "ppd_mean", "acc_gap_max", "worst_group_accuracy")
 
 #: Version of the evaluation protocol, part of every record's key and of every cached set's
 #: digest: results of an earlier protocol are never mixed into a table (2: synthetic sets
@@ -870,7 +872,7 @@ def _per_run(records: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(runs, list) or not runs:
             rows.append(record)
             continue
-        rows += [{**record, **{m: run.get(m) for m in METRICS}} for run in runs]
+        rows += [{**record, **{m: run.get(m) for m in METRICS + CRITERIA}} for run in runs]
     return pd.DataFrame(rows)
 
 
@@ -888,8 +890,12 @@ def summarise(records: pd.DataFrame) -> pd.DataFrame:
     frame[["sweep", "sweep_value"]] = frame[["sweep", "sweep_value"]].astype(object)
     frame = frame.fillna({"sweep": "", "note": ""})
     frame["sweep_value"] = frame["sweep_value"].where(frame["sweep_value"].notna(), "")
+    for m in CRITERIA:  # records of fairlearn's mitigations (and older records) lack them
+        if m not in frame:
+            frame[m] = np.nan
+    frame[list(CRITERIA)] = frame[list(CRITERIA)].astype(float)
     grouped = frame.groupby(keys, sort=False, dropna=False)
-    table = grouped[list(METRICS)].agg(["mean", "std"])
+    table = grouped[list(METRICS + CRITERIA)].agg(["mean", "std"])
     table.columns = [f"{m}_{s}" for m, s in table.columns]
     table["n_seeds"] = grouped["seed"].nunique()
     table["n_models"] = grouped.size()
@@ -908,10 +914,22 @@ def _cell(row):
     )
 
 
-def _grid(summary, columns):
-    """Rows: entries in order of appearance; columns: ``columns`` values; cells "EOD (Acc)"."""
+def _criteria_cell(row):
+    if pd.isna(row["dp_max_mean"]):
+        return "-"
+    return (
+        f"{100 * row['dp_max_mean']:.1f} / {100 * row['ppd_max_mean']:.1f} / "
+        f"{100 * row['worst_group_accuracy_mean']:.1f}"
+    )
+
+
+def _grid(summary, columns, cell=_cell):
+    """A table: entries as rows (in order of appearance), ``columns`` values as columns.
+
+    Cells by ``cell``: "EOD (Acc)" by default.
+    """
     summary = summary.assign(_col=summary[columns].astype(str).agg(" · ".join, axis=1))
-    cells = summary.assign(cell=summary.apply(_cell, axis=1))
+    cells = summary.assign(cell=summary.apply(cell, axis=1))
     grid = cells.pivot_table(
         index="entry", columns="_col", values="cell", aggfunc="first", sort=False
     )
@@ -988,6 +1006,14 @@ def write_markdown(
         if part.empty:
             continue
         lines += [f"## IPC {ipc}", "", _markdown(_grid(part, ["dataset", "arch"]), "entry"), ""]
+        lines += [
+            f"Other criteria, IPC {ipc}: demographic parity gap DP_M / predictive parity "
+            "(sufficiency) gap PP_M / worst group's accuracy, in points, means over the same "
+            "models (skdistill.metrics; '-' where not computed)",
+            "",
+            _markdown(_grid(part, ["dataset", "arch"], _criteria_cell), "entry"),
+            "",
+        ]
     for sweep in config["sweeps"] or {}:
         part = summary[summary["sweep"] == sweep]
         for dataset, rows in part.groupby("dataset", sort=False):

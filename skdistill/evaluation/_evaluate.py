@@ -13,7 +13,7 @@ from sklearn.utils import Bunch, check_random_state
 from .._data import check_lengths, encode_labels, fit_codec
 from .._distiller import resolve_device
 from ..methods.augment import make_augment
-from ..metrics import fairlearn_crosscheck, residual_diagnostics
+from ..metrics import fairlearn_crosscheck, fairness_report, residual_diagnostics
 from ..nn import ARCHITECTURES, build_model
 from ._train import predict_codes, train_network
 
@@ -193,8 +193,11 @@ def evaluate_synthetic(
     Returns
     -------
     Bunch
-        ``runs`` (DataFrame: accuracy, eod_max, eod_mean and their fairlearn recomputation,
-        one row per run) and ``summary`` (mean and std of each column, as a Series with a
+        ``runs`` (DataFrame, one row per run: accuracy, eod_max, eod_mean and their
+        fairlearn recomputation, and the criteria of :func:`skdistill.metrics.fairness_report`:
+        demographic parity ``dp_*``, equal opportunity ``eop_*``, predictive parity ``ppd_*``,
+        accuracy gap ``acc_gap_*`` (``*``: ``max`` or ``mean`` over classes) and
+        ``worst_group_accuracy``) and ``summary`` (mean and std of each column, as a Series with a
         ``(metric, "mean"|"std")`` index), all in [0, 1]; with ``curves``, also ``curves``
         (one DataFrame per run: epoch, loss, accuracy).
     """
@@ -258,6 +261,7 @@ def evaluate_synthetic(
                 "eod_mean": check.eod_mean,
                 "eod_max_fairlearn": check.eod_max_fairlearn,
                 "eod_mean_fairlearn": check.eod_mean_fairlearn,
+                **fairness_report(y_true, y_pred, sensitive_features=sensitive_features_test),
             }
         )
     runs = pd.DataFrame(rows)
