@@ -1,8 +1,10 @@
-"""Imperfect group labels: corrupt or hide them (to test robustness), and impute missing ones.
+"""Imperfect or absent group labels: corrupt, hide, impute or discover them.
 
 ``corrupt_groups`` and ``hide_groups`` reproduce the COBRA paper's label-noise (Appendix K)
 and partial-label (Appendix L) settings; ``impute_groups`` is its K-means pseudo-labelling,
 which :class:`~skdistill.BarycentricDistiller` runs with ``missing_groups="impute"``.
+``discover_groups`` finds groups with no label at all (Gaussian mixtures per class, K by BIC)
+and ``group_recovery`` scores found groups against true ones (adjusted Rand index).
 """
 
 from __future__ import annotations
@@ -161,3 +163,123 @@ def impute_groups(X, sensitive_features, *, n_clusters=None, random_state=None):
         clusters=clusters,
     )
     return names[imputed], info
+
+
+# ---------------------------------------------------------------------------- no labels at all
+def discover_groups(
+    X,
+    y,
+    *,
+    max_groups=4,
+    features="network",
+    n_components=10,
+    epochs=3,
+    net_width=None,
+    device="auto",
+    random_state=0,
+):
+    """Groups found without any group label: a Gaussian mixture per class, K chosen by BIC.
+
+    For fairness without labels: the samples of each class are embedded (``features``,
+    standardised over all samples) and reduced by PCA to ``n_components`` dimensions, and
+    Gaussian mixtures (full covariances) with ``K = 1 .. max_groups`` components are fitted
+    (on the PCA axes a group may lie along any direction, hence full covariances); the K with the
+    lowest Bayesian information criterion (BIC) is kept, so a class without structure stays
+    one group. The clusters are groups *within* their class (``"cluster k"``, numbered per
+    class): the targets compare groups class by class, so they need not align across classes.
+    Pass ``result.groups`` as ``sensitive_features``; :func:`group_recovery` scores them
+    against true groups where those are known.
+
+    Parameters
+    ----------
+    X : array-like
+        Samples (a table or images).
+    y : array-like of shape (n_samples,)
+        Labels.
+    max_groups : int, default=4
+        Largest K tried per class.
+    features : {"network", "raw"}, default="network"
+        ``"network"``: penultimate features of a network trained on ``(X, y)`` for ``epochs``
+        epochs (what an ERM model's representation separates, e.g. a spurious colour);
+        ``"raw"``: the standardised inputs.
+    n_components : int, default=10
+        PCA dimensions before clustering.
+    epochs, net_width, device :
+        The network of ``features="network"``.
+    random_state : int, default=0
+        Seed of the network, the PCA and the mixtures.
+
+    Returns
+    -------
+    Bunch
+        ``groups`` (one label per sample), ``n_groups`` (K chosen per class), ``bic`` (a
+        DataFrame of BIC per class and K).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    from ._data import check_lengths, encode_labels, fit_codec
+
+    check_lengths(X=X, y=y)
+    if features not in ("network", "raw"):
+        raise ValueError(f"features must be 'network' or 'raw'; got {features!r}.")
+    if int(max_groups) < 1:
+        raise ValueError(f"max_groups must be at least 1; got {max_groups!r}.")
+    classes, codes = encode_labels(y)
+    if features == "network":
+        from .baselines import FairFeatureExtractor  # one group: class-balanced ERM training
+
+        extractor = FairFeatureExtractor(
+            epochs=epochs, net_width=net_width, device=device, random_state=random_state
+        )
+        embedding = extractor.fit(X, y, sensitive_features=None).transform(X)
+        embedding = StandardScaler().fit_transform(embedding)
+    else:
+        embedding = fit_codec(X).encode(X).reshape(codes.shape[0], -1).numpy()
+    groups = np.empty(codes.shape[0], dtype=object)
+    chosen, bic = {}, []
+    for c, label in enumerate(classes):
+        members = np.flatnonzero(codes == c)
+        Z = embedding[members]  # globally standardised, so the PCA keeps the class's spread
+        dims = max(1, min(n_components, Z.shape[1], members.shape[0] - 1))
+        Z = PCA(n_components=dims, random_state=random_state).fit_transform(Z)
+        best = None
+        for k in range(1, min(int(max_groups), members.shape[0]) + 1):
+            mixture = GaussianMixture(
+                k, covariance_type="full", n_init=2, reg_covar=1e-3, random_state=random_state
+            ).fit(Z)
+            score = mixture.bic(Z)
+            bic.append({"class": label, "k": k, "bic": score})
+            if best is None or score < best[0]:
+                best = (score, k, mixture)
+        groups[members] = [f"cluster {j}" for j in best[2].predict(Z)]
+        chosen[label] = best[1]
+    return Bunch(groups=groups, n_groups=chosen, bic=pd.DataFrame(bic))
+
+
+def group_recovery(true_groups, found_groups, y):
+    """How well found groups recover true ones: the adjusted Rand index (ARI), per class.
+
+    Groups matter within a class (where the targets compare them), so the ARI is computed
+    class by class and averaged with the classes' sizes as weights; 1 is a perfect recovery
+    (up to renaming), 0 is chance.
+
+    Returns
+    -------
+    Bunch
+        ``ari`` (the weighted mean) and ``by_class`` (a Series).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from ._data import check_lengths
+
+    check_lengths(true_groups=true_groups, found_groups=found_groups, y=y)
+    true_groups, found_groups = _labels(true_groups), _labels(found_groups)
+    y = np.asarray(y)
+    classes, sizes = np.unique(y, return_counts=True)
+    by_class = pd.Series(
+        [adjusted_rand_score(true_groups[y == c], found_groups[y == c]) for c in classes],
+        index=pd.Index(classes, name="class"),
+        name="ari",
+    )
+    return Bunch(ari=float(np.average(by_class, weights=sizes)), by_class=by_class)
