@@ -80,6 +80,8 @@ TARGET_LABELS = {
     "fairdd": "FairDD",
     "cobra": "COBRA",
     "reweighted": "DF",
+    "wasserstein": "Wasserstein",
+    "mmd": "MMD",
 }
 BASELINES = ("full", "random", "random_balanced", "fairlearn", "rf", "df", "mf")
 METRICS = ("accuracy", "eod_max", "eod_mean")

@@ -43,7 +43,7 @@ from .groups import kmeans_impute
 from .methods import METHODS
 from .methods.augment import DSA, make_augment
 from .nn import NORMS, min_image_size
-from .targets import BARYCENTERS, TARGETS, CobraTarget
+from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
 
 MSG_DEVICE_UNKNOWN = (
     "device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
@@ -87,6 +87,10 @@ MSG_METHOD_OPTION = (
     "{param}={value!r} does not apply to method={method!r}; leave it at None, or use a method "
     "that takes it ({methods})."
 )
+MSG_TARGET_METHOD = (
+    "target={target!r} matches {what}, which method={method!r} does not compute; use a "
+    "method that takes it ({methods}), or a target that method={method!r} takes ({targets})."
+)
 MSG_IMAGES_ONLY = "{what} needs images, but X is tabular; leave it unset for tabular data."
 MSG_NONFINITE_LOSS = (
     "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
@@ -119,7 +123,13 @@ class BarycentricDistiller(BaseEstimator):
     - ``"fairdd"``: one matching term per group, summed (FairDD);
     - ``"cobra"``: the barycenter (mean) of the group means (COBRA);
     - ``"reweighted"``: a uniform class batch with samples weighted by inverse group
-      frequency (the COBRA paper's loss-reweighting intervention, "DF").
+      frequency (the COBRA paper's loss-reweighting intervention, "DF");
+    - ``"wasserstein"``: the Wasserstein barycenter of the group *distributions* of
+      embeddings (needs POT: ``pip install skdistill[ot]``);
+    - ``"mmd"``: the equal-weight mixture of the group distributions, matched by MMD.
+
+    The last two match distributions of per-sample embeddings, not mean statistics:
+    ``method="dm"`` only.
 
     Parameters
     ----------
@@ -134,8 +144,10 @@ class BarycentricDistiller(BaseEstimator):
         - ``"idc"``, gradient matching with multi-formation: each stored image holds
           ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
           kept in the input's range, the network trained on real data. Images only.
-    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted"}, default="cobra"
-        How group statistics combine into the matched target.
+    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"}
+        How group statistics combine into the matched target (default ``"cobra"``);
+        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` only (see
+        :class:`skdistill.targets.WassersteinTarget` and :class:`skdistill.targets.MMDTarget`).
     ipc : int, default=10
         Synthetic samples per class.
     n_iter : int, default=500
@@ -151,7 +163,8 @@ class BarycentricDistiller(BaseEstimator):
         the mean number of groups per class for ``target="cobra"``: under DM's squared L2
         FairDD's gradient is ``G`` times COBRA's, and at the reference rate COBRA stays unfair
         for over 1,000 iterations from the references' start (see the convergence study in
-        the user guide).
+        the user guide). ``"wasserstein"`` and ``"mmd"``, whose losses have COBRA-mean's
+        units, take COBRA's step.
     init : {"random_real", "balanced", "noise"}, default="random_real"
         The starting synthetic set. ``"random_real"`` (the reference codes' start): real
         samples of the class drawn at random, so the initial set has the class's group
@@ -402,6 +415,7 @@ class BarycentricDistiller(BaseEstimator):
         """
         if resume and self.checkpoint_dir is None:
             raise ValueError(MSG_RESUME_WITHOUT_DIR)
+        self._check_method_target()
         if self.init == "real":
             warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
         folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
@@ -519,6 +533,22 @@ class BarycentricDistiller(BaseEstimator):
             g_codes=g_codes,
             target=target,
             device=device,
+        )
+
+    def _check_method_target(self):
+        """Refuse a target whose kind of plan the method cannot serve, before any work."""
+        kind = TARGETS[self.target].plan_kind
+        takes = METHODS[self.method].plan_kinds
+        if kind in takes:
+            return
+        raise ValueError(
+            MSG_TARGET_METHOD.format(
+                target=self.target,
+                what=PLAN_KINDS[kind],
+                method=self.method,
+                methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
+                targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
+            )
         )
 
     # ------------------------------------------------------------------ fitting

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", default="skdistill-benchmark", help="output folder (default: %(default)s)"
     )
-    from ._benchmark import DATASETS
+    from ._benchmark import DATASETS, TARGET_LABELS
 
     bench.add_argument("--datasets", nargs="+", choices=list(DATASETS))
     bench.add_argument(
@@ -169,9 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stated in the table header)",
     )
     bench.add_argument("--methods", nargs="+", choices=["dm", "dc", "idc"])
-    bench.add_argument(
-        "--targets", nargs="+", choices=["vanilla", "uniform", "fairdd", "cobra", "reweighted"]
-    )
+    bench.add_argument("--targets", nargs="+", choices=list(TARGET_LABELS))
     bench.add_argument("--ipc", nargs="+", type=int, help="synthetic samples per class")
     bench.add_argument("--seeds", type=int, help="seeds per cell")
     bench.add_argument(

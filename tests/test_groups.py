@@ -112,4 +112,12 @@ def test_barycenter_weights():
         )
     with pytest.raises(ValueError, match="barycenter applies to target='cobra' only"):
         BarycentricDistiller(**TINY, target="fairdd", barycenter="l2").fit(X, y)
-    assert set(TARGETS) == {"vanilla", "uniform", "fairdd", "cobra", "reweighted"}
+    assert set(TARGETS) == {
+        "vanilla",
+        "uniform",
+        "fairdd",
+        "cobra",
+        "reweighted",
+        "wasserstein",
+        "mmd",
+    }

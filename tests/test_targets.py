@@ -26,8 +26,8 @@ def test_cobra_is_the_mean_of_group_means_on_a_hand_made_example():
     np.testing.assert_array_equal(plan.row_class, [0, 0, 1, 1])
 
 
-@pytest.mark.parametrize("target", sorted(TARGETS))
-def test_with_one_group_every_target_is_the_class_mean(target):
+@pytest.mark.parametrize("target", sorted(t for t, c in TARGETS.items() if c.plan_kind == "rows"))
+def test_with_one_group_every_row_target_is_the_class_mean(target):
     rng = np.random.default_rng(0)
     classes = np.repeat([0, 1, 2], [5, 7, 3])
     features = rng.normal(size=(15, 4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..targets import RowPlan
+from ..targets import CloudPlan, RowPlan
 
 #: Samples per forward pass on the CPU. Instance-normalised networks treat every sample on its
 #: own, so splitting a batch changes no result, while activations that stay in cache make the
@@ -15,6 +15,12 @@ CPU_CHUNK = 32
 #: Bytes of a pass's first activation under which a CPU pass may hold up to twice
 #: :data:`CPU_CHUNK` samples (small images, narrow networks: per-call overhead dominates).
 SMALL_PASS_BYTES = 2 * 2**20
+
+
+MSG_PLAN_KIND = (
+    "method={method!r} takes plans of kind {kinds}, not {kind!r}: its target needs a method "
+    "that computes per-sample representations."
+)
 
 
 def cpu_chunk(network, sample_shape):
@@ -50,7 +56,10 @@ class Method:
     A method never knows which target is used. It computes, for the rows of a
     :class:`~skdistill.targets.RowPlan`, the weighted statistics of real samples, the
     per-class statistics of the synthetic samples, and a distance between them; the loss is
-    ``sum_r D(real_r, synthetic_{row_class[r]})``.
+    ``sum_r D(real_r, synthetic_{row_class[r]})``. A method that can also hand out
+    per-sample representations (``"clouds"`` in :attr:`plan_kinds`) serves targets that
+    match whole distributions (:class:`~skdistill.targets.CloudPlan`): the target then
+    supplies the discrepancy, the method only the representations.
 
     One *iteration* of the distiller calls :meth:`begin_iteration`, then ``outer_loop``
     matching steps (each: a fresh real batch, :meth:`match`, an optimiser step on the
@@ -78,6 +87,11 @@ class Method:
     per_class = False
     #: Augmentation of ``augment="auto"`` on images: the reference code's (e.g. ``"dsa"``).
     default_augment = None
+    #: Kinds of target plan the method takes (keys of :data:`skdistill.targets.PLAN_KINDS`):
+    #: ``"rows"`` needs :meth:`real_statistics`, :meth:`synthetic_statistics` and
+    #: :meth:`distance`; ``"clouds"`` needs :meth:`real_representations` and
+    #: :meth:`synthetic_representations`.
+    plan_kinds = frozenset({"rows"})
 
     def __init__(self, device, augment=None):
         self.device = device
@@ -132,6 +146,17 @@ class Method:
         """Sum over rows of the distance between matched statistics."""
         raise NotImplementedError
 
+    def real_representations(self, x) -> torch.Tensor:
+        """``(n, d)`` per-sample representations ``phi(x_i)`` of a real batch, detached."""
+        raise NotImplementedError
+
+    def synthetic_representations(self, x_syn, ipc, classes) -> torch.Tensor:
+        """``(len(classes) * m, d)`` differentiable representations of the training views.
+
+        The views (``m`` per class) of consecutive ``ipc``-sized class blocks, class by class.
+        """
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ augmentation
     def views(self, block, ipc, classes):
         """The decoded, augmented training views of a block of stored synthetic samples."""
@@ -162,36 +187,86 @@ class Method:
         return out
 
     # ------------------------------------------------------------------ the loss
-    def match(self, x_real, plan: RowPlan, synthetic, ipc) -> torch.Tensor:
+    def match(self, x_real, plan: RowPlan | CloudPlan, synthetic, ipc) -> torch.Tensor:
         """Back-propagate the matching loss into ``synthetic.grad`` and return its value.
 
-        The real statistics of the plan's rows are turned into matched targets by
-        ``plan.targets`` (identity, or e.g. a barycenter per class).
+        A :class:`~skdistill.targets.RowPlan`'s real statistics are turned into matched
+        targets by ``plan.targets`` (identity, or e.g. a barycenter per class) and compared
+        with :meth:`distance`; a :class:`~skdistill.targets.CloudPlan` (methods whose
+        :attr:`plan_kinds` hold ``"clouds"``) compares per-sample representations with the
+        plan's own ``discrepancy``.
 
         The loss is a sum of per-class terms, each depending only on that class's synthetic
         block, so it is back-propagated one class at a time on the CPU (cache-sized passes)
         and in one pass on other devices; the gradients are the same.
         """
+        if plan.kind not in self.plan_kinds:
+            raise ValueError(
+                MSG_PLAN_KIND.format(
+                    method=self.name, kind=plan.kind, kinds=sorted(self.plan_kinds)
+                )
+            )
         n_classes = synthetic.shape[0] // ipc
         self._siamese = None
         if self.augment is not None:
-            x_real = self._augment_real(x_real, plan.row_class[plan.row], n_classes, ipc)
-        real, row_class = plan.targets(self.real_statistics(x_real, plan))
+            x_real = self._augment_real(x_real, plan.sample_class, n_classes, ipc)
+        if plan.kind == "clouds":
+            block_loss = self._cloud_loss(x_real, plan)
+        else:
+            block_loss = self._row_loss(x_real, plan)
         one_by_one = self.per_class or self.chunk is not None
         blocks = np.arange(n_classes)[:, None] if one_by_one else [np.arange(n_classes)]
         total = torch.zeros((), device=synthetic.device)
         for classes in blocks:
-            first = int(classes[0])
-            block = synthetic[first * ipc : (classes[-1] + 1) * ipc]
-            syn = self.synthetic_statistics(block, ipc, classes)
-            rows = np.flatnonzero(np.isin(row_class, classes))
-            if rows.size == 0:
+            block = synthetic[int(classes[0]) * ipc : (int(classes[-1]) + 1) * ipc]
+            loss = block_loss(block, ipc, classes)
+            if loss is None:
                 continue
-            index = torch.as_tensor(row_class[rows] - first, device=syn.device)
-            rows = torch.as_tensor(rows, device=real.device)
-            # index_select: its backward adds rows (advanced indexing's backward, an
-            # index_put with repeated indices, is many times slower on the CPU)
-            loss = self.distance(real.index_select(0, rows), syn.index_select(0, index))
             loss.backward(inputs=[synthetic])
             total += loss.detach()
         return total
+
+    def _row_loss(self, x_real, plan):
+        """``loss(block, ipc, classes)``: distances of a block's statistics to its rows."""
+        real, row_class = plan.targets(self.real_statistics(x_real, plan))
+
+        def loss(block, ipc, classes):
+            rows = np.flatnonzero(np.isin(row_class, classes))
+            if rows.size == 0:
+                return None
+            syn = self.synthetic_statistics(block, ipc, classes)
+            index = torch.as_tensor(row_class[rows] - int(classes[0]), device=syn.device)
+            rows = torch.as_tensor(rows, device=real.device)
+            # index_select: its backward adds rows (advanced indexing's backward, an
+            # index_put with repeated indices, is many times slower on the CPU)
+            return self.distance(real.index_select(0, rows), syn.index_select(0, index))
+
+        return loss
+
+    def _cloud_loss(self, x_real, plan):
+        """``loss(block, ipc, classes)``: the plan's discrepancies of a block's classes."""
+        real = self.real_representations(x_real)
+        weight = torch.as_tensor(plan.weight, dtype=real.dtype, device=real.device)
+
+        def loss(block, ipc, classes):
+            present = [c for c in classes if (plan.sample_class == c).any()]
+            if not present:
+                return None
+            syn = self.synthetic_representations(block, ipc, classes)
+            per = syn.shape[0] // len(classes)
+            terms = []
+            for c in present:
+                members = np.flatnonzero(plan.sample_class == c)
+                idx = torch.as_tensor(members, device=real.device)
+                k = int(c) - int(classes[0])
+                terms.append(
+                    plan.discrepancy(
+                        real.index_select(0, idx),
+                        weight.index_select(0, idx),
+                        plan.group[members],
+                        syn[k * per : (k + 1) * per],
+                    )
+                )
+            return torch.stack(terms).sum()
+
+        return loss

@@ -41,6 +41,7 @@ class DistributionMatching(Method):
 
     name = "dm"
     options = frozenset({"distance", "augment", "net_warmup_epochs"})
+    plan_kinds = frozenset({"rows", "clouds"})
     distances = ("l2", "l1")
     default_lr = 1.0
     default_augment = "dsa"  # the reference DM always uses DSA on images
@@ -88,14 +89,22 @@ class DistributionMatching(Method):
                 optimizer.step()
         self.network.requires_grad_(False)
 
-    def real_statistics(self, x, plan):
-        """Weighted mean embeddings of every row, from one pass over the batch without autograd."""
+    def real_representations(self, x):
+        """Embeddings of a real batch, in one pass without autograd."""
         with torch.no_grad():
-            return weighted_row_sums(chunked(self.network.embed, x, self.chunk), plan)
+            return chunked(self.network.embed, x, self.chunk)
+
+    def synthetic_representations(self, x_syn, ipc, classes):
+        """Embeddings of the (augmented) views of the class blocks."""
+        return self.network.embed(self.views(x_syn, ipc, classes))
+
+    def real_statistics(self, x, plan):
+        """Weighted mean embeddings of every row, from one pass over the batch."""
+        return weighted_row_sums(self.real_representations(x), plan)
 
     def synthetic_statistics(self, x_syn, ipc, classes):
         """Mean embedding of each class block."""
-        emb = self.network.embed(self.views(x_syn, ipc, classes))
+        emb = self.synthetic_representations(x_syn, ipc, classes)
         return emb.reshape(-1, ipc, emb.shape[1]).mean(dim=1)
 
     def distance(self, real, synthetic):

@@ -1,13 +1,15 @@
 """Distillation targets: how the group statistics of a class combine into what is matched."""
 
-from ._base import RowPlan, Target
+from ._base import PLAN_KINDS, CloudPlan, RowPlan, Target
 from .barycenter import KINDS as BARYCENTERS
 from .barycenter import barycenter, batched_barycenter
 from .cobra import CobraTarget
 from .fairdd import FairDDTarget
+from .mmd import MMDTarget
 from .reweighted import ReweightedTarget
 from .uniform import UniformTarget
 from .vanilla import VanillaTarget
+from .wasserstein import WassersteinTarget
 
 TARGETS = {
     "vanilla": VanillaTarget,
@@ -15,18 +17,24 @@ TARGETS = {
     "fairdd": FairDDTarget,
     "cobra": CobraTarget,
     "reweighted": ReweightedTarget,
+    "wasserstein": WassersteinTarget,
+    "mmd": MMDTarget,
 }
 
 __all__ = [
     "BARYCENTERS",
+    "PLAN_KINDS",
     "TARGETS",
     "barycenter",
     "batched_barycenter",
+    "CloudPlan",
     "CobraTarget",
     "FairDDTarget",
+    "MMDTarget",
     "ReweightedTarget",
     "RowPlan",
     "Target",
     "UniformTarget",
     "VanillaTarget",
+    "WassersteinTarget",
 ]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+
+#: The kinds of plan a target may hand a method, and what each asks the method for.
+PLAN_KINDS = {
+    "rows": "weighted sums of per-sample representations",
+    "clouds": "distributions of per-sample representations",
+}
 
 
 @dataclass
@@ -17,6 +24,8 @@ class RowPlan:
     with one row per class (vanilla, uniform, COBRA) is a weighted mean; FairDD has one row per
     (class, group) present in the batch.
     """
+
+    kind: ClassVar[str] = "rows"
 
     row: np.ndarray
     weight: np.ndarray
@@ -30,11 +39,41 @@ class RowPlan:
         """Number of real statistics computed from the batch."""
         return int(self.row_class.shape[0])
 
+    @property
+    def sample_class(self) -> np.ndarray:
+        """Class of every sample of the batch."""
+        return self.row_class[self.row]
+
     def targets(self, statistics):
         """The matched targets and their classes, from the row statistics."""
         if self.combine is None:
             return statistics, self.row_class
         return self.combine(statistics)
+
+
+@dataclass
+class CloudPlan:
+    """How the samples of one real batch are matched as distributions, class by class.
+
+    Where a :class:`RowPlan` reduces the batch to weighted sums, a cloud plan keeps every
+    sample: for each class ``y``, the method hands :attr:`discrepancy` the per-sample
+    representations of the class's real samples with their weights and groups, and those of
+    the class's synthetic samples; the loss is the sum of these terms over the classes of the
+    batch. Targets that match more than a mean (a Wasserstein barycenter, an MMD) use it.
+
+    ``discrepancy(real, weight, group, synthetic)`` receives ``real`` of shape ``(n_y, d)``
+    (detached), ``weight`` a tensor ``(n_y,)`` summing to 1 on the device of ``real``, ``group``
+    the ndarray ``(n_y,)`` of group codes, and ``synthetic`` ``(m, d)`` (differentiable, ``m``
+    training views of the class's synthetic samples, each of weight ``1 / m``); it returns a
+    scalar tensor.
+    """
+
+    kind: ClassVar[str] = "clouds"
+
+    sample_class: np.ndarray
+    weight: np.ndarray
+    group: np.ndarray
+    discrepancy: Callable
 
 
 def cell_rows(classes, groups, n_groups):
@@ -57,11 +96,15 @@ class Target:
 
     A target never knows which method computes the per-sample representation: it only
     decides how real batches are sampled (``stratified``) and how their samples are
-    grouped and weighted into matching rows (:meth:`plan`).
+    grouped and weighted into matching rows, or into weighted clouds matched as
+    distributions (:meth:`plan`, of kind :attr:`plan_kind`).
     """
 
     name = "base"
     stratified = True
+    #: Kind of plan returned by :meth:`plan` (a key of :data:`PLAN_KINDS`); a method takes
+    #: the kinds in its ``plan_kinds``.
+    plan_kind = "rows"
 
     def default_lr_scale(self, groups_per_class) -> float:
         """Factor on the method's reference learning rate when the estimator's ``lr`` is None.
@@ -70,8 +113,8 @@ class Target:
         """
         return 1.0
 
-    def plan(self, classes, groups, n_classes, n_groups) -> RowPlan:
-        """Return the :class:`RowPlan` of a batch with the given class and group codes."""
+    def plan(self, classes, groups, n_classes, n_groups) -> RowPlan | CloudPlan:
+        """Return the plan (:class:`RowPlan` or :class:`CloudPlan`) of a batch."""
         raise NotImplementedError
 
 
