@@ -44,6 +44,7 @@ from .methods import METHODS
 from .methods.augment import DSA, make_augment
 from .nn import NORMS, min_image_size
 from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
+from .targets._base import reweight_plan
 
 MSG_DEVICE_UNKNOWN = (
     "device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
@@ -386,7 +387,7 @@ class BarycentricDistiller(BaseEstimator):
 
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, sensitive_features=None, resume=False):
+    def fit(self, X, y=None, *, sensitive_features=None, sample_weight=None, resume=False):
         """Learn the synthetic set.
 
         Parameters
@@ -403,6 +404,13 @@ class BarycentricDistiller(BaseEstimator):
             Protected group of every sample; several columns give intersectional groups
             (one group per observed combination). ``None`` puts every sample in one group,
             where all targets coincide with ``"vanilla"``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative importance of every real sample in the matched statistics: within
+            each matching row (a class, or a (class, group) cell) of every batch, a sample's
+            weight is multiplied by its ``sample_weight`` and the row renormalised, so the
+            target becomes the weighted mean of what it was. ``vanilla`` with
+            :func:`skdistill.groups.density_weights` is the label-free reweighting of Cui et
+            al. (ICML 2024). Every class needs a positive total.
         resume : bool, default=False
             Continue from the checkpoint in ``checkpoint_dir`` (written by an earlier fit on
             the same data with the same parameters; ``n_iter`` may grow). Without a
@@ -420,7 +428,7 @@ class BarycentricDistiller(BaseEstimator):
             warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
         folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
-            data = self._validate_inputs(X, y, sensitive_features)
+            data = self._validate_inputs(X, y, sensitive_features, sample_weight)
             self._fit_synthetic(**data, resume=resume, folder=folder)
         return self
 
@@ -491,7 +499,7 @@ class BarycentricDistiller(BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ validation
-    def _validate_inputs(self, X, y, sensitive_features):
+    def _validate_inputs(self, X, y, sensitive_features, sample_weight=None):
         if isinstance(X, Dataset):
             X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
             check_lengths(X=X, y=y, sensitive_features=sensitive_features)
@@ -521,9 +529,12 @@ class BarycentricDistiller(BaseEstimator):
         groups, g_codes = encode_groups(
             sensitive_features, y_codes.shape[0], allow_missing=self.missing_groups == "impute"
         )
+        if sample_weight is not None:
+            sample_weight = _checked_weights(sample_weight, y_codes, classes)
         target = self._make_target(groups)
         device = resolve_device(self.device)
         return dict(
+            sample_weight=sample_weight,
             X=X,
             y=y,
             codec=codec,
@@ -615,7 +626,19 @@ class BarycentricDistiller(BaseEstimator):
             pass
 
     def _iterate(
-        self, X, y, codec, classes, y_codes, groups, g_codes, target, device, resume, folder=None
+        self,
+        X,
+        y,
+        codec,
+        classes,
+        y_codes,
+        groups,
+        g_codes,
+        target,
+        device,
+        resume,
+        folder=None,
+        sample_weight=None,
     ):
         """The fit loop as a generator that yields after every iteration.
 
@@ -672,7 +695,7 @@ class BarycentricDistiller(BaseEstimator):
         history = {"loss": [], "seconds": []}
         fingerprint = None
         if self.checkpoint_dir is not None:
-            fingerprint = self._fingerprint(real, codec, y_codes, g_codes)
+            fingerprint = self._fingerprint(real, codec, y_codes, g_codes, sample_weight)
             if resume:
                 self._restore(fingerprint, synthetic, optimizer, rng, history, method)
         last_good = synthetic.detach().clone()
@@ -711,6 +734,8 @@ class BarycentricDistiller(BaseEstimator):
                         method.inner_update(synthetic.detach(), synthetic_labels, sample_real)
                     batch = index.sample(rng, self.batch_real, target.stratified)
                     plan = target.plan(y_codes[batch], g_codes[batch], n_classes, n_groups)
+                    if sample_weight is not None:
+                        plan = reweight_plan(plan, sample_weight[batch])
                     x_real = real[batch].to(device, non_blocking=True)
                     if step == 0:
                         method.begin_iteration(int(rng.integers(2**62)))
@@ -756,7 +781,7 @@ class BarycentricDistiller(BaseEstimator):
             self.fit_time_ = time.perf_counter() - start
             self.history_ = pd.DataFrame({"iteration": np.arange(1, self.n_iter_ + 1), **history})
 
-    def _fingerprint(self, real, codec, y_codes, g_codes):
+    def _fingerprint(self, real, codec, y_codes, g_codes, sample_weight=None):
         """What a checkpoint must match to be resumed: the data and the run's parameters.
 
         ``n_iter``, ``verbose``, ``device`` and the checkpoint settings may change.
@@ -766,6 +791,8 @@ class BarycentricDistiller(BaseEstimator):
         parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
         parts += [torch.as_tensor(np.stack([y_codes, g_codes]))]
         parts += [torch.as_tensor(np.concatenate([codec.mean, codec.scale]))]  # scale and shift
+        if sample_weight is not None:
+            parts += [torch.as_tensor(sample_weight)]
         return {"params": params, "data": "|".join(map(fingerprint_tensor, parts))}
 
     def _restore(self, fingerprint, synthetic, optimizer, rng, history, method):
@@ -953,6 +980,30 @@ class BarycentricDistiller(BaseEstimator):
             **context,
             **options,
         )
+
+
+MSG_SAMPLE_WEIGHT = (
+    "sample_weight must hold one finite, non-negative number per sample; {problem}. Pass an "
+    "array of shape (n_samples,), e.g. skdistill.groups.density_weights(X, y)."
+)
+
+
+def _checked_weights(sample_weight, y_codes, classes):
+    """``sample_weight`` as a float64 array, refusing what cannot weigh a class's rows."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it is not numeric")) from None
+    if weights.shape != y_codes.shape:
+        problem = f"got shape {weights.shape} for {y_codes.shape[0]} samples"
+        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it holds negative or non-finite values"))
+    totals = np.bincount(y_codes, weights=weights, minlength=classes.shape[0])
+    if (totals <= 0).any():
+        empty = [scalar(c) for c in classes[totals <= 0]]
+        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=f"class(es) {empty} weigh nothing"))
+    return weights
 
 
 def _bounds(codec, device):

@@ -218,24 +218,13 @@ def discover_groups(
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
 
-    from ._data import check_lengths, encode_labels, fit_codec
+    from ._data import check_lengths, encode_labels
 
     check_lengths(X=X, y=y)
-    if features not in ("network", "raw"):
-        raise ValueError(f"features must be 'network' or 'raw'; got {features!r}.")
     if int(max_groups) < 1:
         raise ValueError(f"max_groups must be at least 1; got {max_groups!r}.")
     classes, codes = encode_labels(y)
-    if features == "network":
-        from .baselines import FairFeatureExtractor  # one group: class-balanced ERM training
-
-        extractor = FairFeatureExtractor(
-            epochs=epochs, net_width=net_width, device=device, random_state=random_state
-        )
-        embedding = extractor.fit(X, y, sensitive_features=None).transform(X)
-        embedding = StandardScaler().fit_transform(embedding)
-    else:
-        embedding = fit_codec(X).encode(X).reshape(codes.shape[0], -1).numpy()
+    embedding = _embedding(X, y, features, epochs, net_width, device, random_state)
     groups = np.empty(codes.shape[0], dtype=object)
     chosen, bic = {}, []
     for c, label in enumerate(classes):
@@ -283,3 +272,106 @@ def group_recovery(true_groups, found_groups, y):
         name="ari",
     )
     return Bunch(ari=float(np.average(by_class, weights=sizes)), by_class=by_class)
+
+
+def density_weights(
+    X,
+    y,
+    *,
+    features="raw",
+    n_components=10,
+    bandwidth="scott",
+    power=1.0,
+    max_weight=None,
+    epochs=3,
+    net_width=None,
+    device="auto",
+    random_state=0,
+):
+    """Label-free sample weights: the inverse of each sample's density within its class.
+
+    The label-free reweighting of Cui et al. (ICML 2024, "Mitigating bias in dataset
+    distillation"): per class, a Gaussian kernel density estimate on the embedded samples
+    (``features`` as in :func:`discover_groups`, reduced by PCA to ``n_components``) gives
+    each sample a density ``p(x)``; its weight is ``p(x) ** -power``, normalised to mean 1
+    within the class, so a rare mode of a class (an unlabelled minority group) counts as much
+    in the class's statistics as a common one. Pass the result as
+    ``fit(..., sample_weight=...)`` with ``target="vanilla"``.
+
+    Parameters
+    ----------
+    X, y : array-like
+        Samples and labels.
+    features : {"raw", "network"}, default="raw"
+        The embedding (see :func:`discover_groups`).
+    n_components : int, default=10
+        PCA dimensions of the density estimate.
+    bandwidth : float or {"scott", "silverman"}, default="scott"
+        Kernel bandwidth of :class:`sklearn.neighbors.KernelDensity` (on the PCA axes, whose
+        spread is the class's own).
+    power : float, default=1.0
+        Exponent of the inverse density (0: uniform weights).
+    max_weight : float or None, default=None
+        Cap on any weight, as a multiple of the class mean (at least 1): weights are clipped
+        and renormalised until none exceeds it.
+    epochs, net_width, device, random_state :
+        The network of ``features="network"``, and the seed of the PCA.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        Non-negative weights, mean 1 within every class.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KernelDensity
+
+    from ._data import check_lengths, encode_labels
+
+    check_lengths(X=X, y=y)
+    if power < 0:
+        raise ValueError(f"power must be non-negative; got {power!r}.")
+    if max_weight is not None and max_weight < 1:
+        raise ValueError(f"max_weight must be at least 1 (the mean weight); got {max_weight!r}.")
+    _, codes = encode_labels(y)
+    embedding = _embedding(X, y, features, epochs, net_width, device, random_state)
+    weights = np.empty(codes.shape[0])
+    for c in range(int(codes.max()) + 1):
+        members = np.flatnonzero(codes == c)
+        dims = max(1, min(n_components, embedding.shape[1], members.shape[0] - 1))
+        Z = PCA(n_components=dims, random_state=random_state).fit_transform(embedding[members])
+        Z = Z / max(float(Z.std()), 1e-12)  # one scale for the bandwidth rule
+        log_density = KernelDensity(bandwidth=bandwidth).fit(Z).score_samples(Z)
+        w = np.exp(-power * (log_density - log_density.max()))
+        w = w / w.mean()
+        if max_weight is not None:
+            w = _capped(w, max_weight)
+        weights[members] = w
+    return weights
+
+
+def _capped(w, cap):
+    """``min(s * w, cap)`` with the scale ``s`` that keeps the mean at 1 (water-filling)."""
+    order = np.sort(w)[::-1]
+    n, rest = w.shape[0], order.sum()
+    for k in range(n):  # the k largest weights sit at the cap
+        scale = (n - k * cap) / rest
+        if order[k] * scale <= cap:
+            return np.minimum(w * scale, cap)
+        rest -= order[k]
+    return np.full_like(w, 1.0)  # unreachable for cap >= 1
+
+
+def _embedding(X, y, features, epochs, net_width, device, random_state):
+    """Per-sample features, standardised over all samples (see :func:`discover_groups`)."""
+    from ._data import fit_codec
+
+    if features not in ("network", "raw"):
+        raise ValueError(f"features must be 'network' or 'raw'; got {features!r}.")
+    if features == "raw":
+        return fit_codec(X).encode(X).reshape(np.shape(y)[0], -1).numpy()
+    from .baselines import FairFeatureExtractor  # one group: class-balanced ERM training
+
+    extractor = FairFeatureExtractor(
+        epochs=epochs, net_width=net_width, device=device, random_state=random_state
+    )
+    return StandardScaler().fit_transform(extractor.fit(X, y, sensitive_features=None).transform(X))

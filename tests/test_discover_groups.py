@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skdistill import BarycentricDistiller
-from skdistill.groups import discover_groups, group_recovery
+from skdistill.groups import density_weights, discover_groups, group_recovery
 
 
 def planted(n=600, shift=8.0, seed=0):
@@ -54,3 +54,56 @@ def test_bad_arguments():
         discover_groups(X, y, max_groups=0)
     with pytest.raises(ValueError, match="inconsistent|length|samples"):
         discover_groups(X, y[:-1])
+
+
+# ---------------------------------------------------------------- label-free reweighting
+def test_density_weights_are_uniform_on_uniform_data_and_lift_a_rare_mode():
+    angles = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    ring = np.c_[np.cos(angles), np.sin(angles)]  # every point has the same neighbourhood
+    X = np.r_[ring, ring + 5.0]
+    y = np.repeat([0, 1], 200)
+    np.testing.assert_allclose(density_weights(X, y), 1.0, rtol=1e-6)
+    rng = np.random.default_rng(0)
+    rare = rng.random(400) < 0.1
+    X = rng.normal(size=(400, 3)) + 6.0 * rare[:, None]
+    y = np.repeat([0, 1], 200)
+    w = density_weights(X, y)
+    assert np.allclose([w[y == 0].mean(), w[y == 1].mean()], 1.0)
+    assert w[rare].mean() > 4 * w[~rare].mean()  # the rare mode weighs several times more
+    assert np.allclose(density_weights(X, y, power=0.0), 1.0)
+    assert density_weights(X, y, max_weight=2.0).max() <= 2.0 + 1e-9
+
+
+def test_sample_weight_reweights_each_row_and_keeps_its_total():
+    from skdistill.targets import TARGETS
+    from skdistill.targets._base import reweight_plan
+
+    classes = np.array([0, 0, 0, 1, 1, 1])
+    groups = np.array([0, 0, 1, 0, 1, 1])
+    plan = TARGETS["cobra"]().plan(classes, groups, 2, 2)
+    weights = np.array([1.0, 3.0, 1.0, 0.0, 2.0, 2.0])
+    new = reweight_plan(plan, weights)
+    np.testing.assert_allclose(
+        np.bincount(new.row, weights=new.weight), np.bincount(plan.row, weights=plan.weight)
+    )
+    assert new.weight[1] == pytest.approx(3 * new.weight[0]) and new.weight[3] == 0.0
+    fairdd = TARGETS["fairdd"]().plan(classes, groups, 2, 2)  # a row per (class, group) cell
+    kept = reweight_plan(fairdd, np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0]))
+    assert kept.weight[3] == fairdd.weight[3]  # a row weighing nothing keeps its weights
+
+
+def test_fit_with_sample_weight():
+    X, y, groups = planted(n=240)
+    kw = dict(target="vanilla", ipc=2, n_iter=3, net_width=4, random_state=0)
+    plain = BarycentricDistiller(**kw).fit(X, y)
+    ones = BarycentricDistiller(**kw).fit(X, y, sample_weight=np.ones(240))
+    np.testing.assert_allclose(ones.X_synthetic_, plain.X_synthetic_, rtol=1e-5, atol=1e-6)
+    weighted = BarycentricDistiller(**kw).fit(X, y, sample_weight=density_weights(X, y))
+    assert not np.allclose(weighted.X_synthetic_, plain.X_synthetic_)
+    for bad, match in (
+        (-np.ones(240), "negative or non-finite"),
+        (np.ones(239), r"shape \(239,\) for 240 samples"),
+        (np.where(y == 0, 0.0, 1.0), r"class\(es\) \[0\] weigh nothing"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            BarycentricDistiller(**kw).fit(X, y, sample_weight=bad)

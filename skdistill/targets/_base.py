@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -74,6 +75,21 @@ class CloudPlan:
     weight: np.ndarray
     group: np.ndarray
     discrepancy: Callable
+
+
+def reweight_plan(plan, sample_weight):
+    """``plan`` with every sample's weight times ``sample_weight``, each row renormalised.
+
+    A row (of a :class:`RowPlan`; a class of a :class:`CloudPlan`) keeps its total weight;
+    a row whose samples all weigh zero in this batch keeps its weights unchanged.
+    """
+    segment = plan.row if isinstance(plan, RowPlan) else plan.sample_class
+    before = np.bincount(segment, weights=plan.weight)
+    weight = plan.weight * sample_weight
+    after = np.bincount(segment, weights=weight, minlength=before.shape[0])
+    scale = np.divide(before, after, out=np.zeros_like(before), where=after > 0)
+    weight = np.where(after[segment] > 0, weight * scale[segment], plan.weight)
+    return dataclasses.replace(plan, weight=weight)
 
 
 def cell_rows(classes, groups, n_groups):
