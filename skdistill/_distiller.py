@@ -475,12 +475,12 @@ class BarycentricDistiller(BaseEstimator):
         X = self._codec.decode(self._synthetic_internal, as_input_dtype=True)
         return X, _copy(self.y_synthetic_)
 
-    def fit_transform(self, X, y, *, sensitive_features=None):
+    def fit_transform(self, X, y, *, sensitive_features=None, sample_weight=None):
         """Fit, then return the synthetic set ``(X_synthetic, y_synthetic)``.
 
         Parameters
         ----------
-        X, y, sensitive_features
+        X, y, sensitive_features, sample_weight
             As in :meth:`fit`.
 
         Returns
@@ -488,7 +488,8 @@ class BarycentricDistiller(BaseEstimator):
         X_synthetic, y_synthetic
             As in :meth:`transform`.
         """
-        return self.fit(X, y, sensitive_features=sensitive_features).transform()
+        fitted = self.fit(X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
+        return fitted.transform()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
