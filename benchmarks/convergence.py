@@ -10,7 +10,8 @@ from the same initialisation unless its name says otherwise:
 - ``cobra-l1``: COBRA under the L1 distance (the COBRA authors' code);
 - ``cobra-lrG``: COBRA with the learning rate times the number of groups G (under squared L2
   FairDD's gradient is G times COBRA's, so this follows FairDD's steps);
-- ``cobra-balanced``: COBRA from the group-balanced start (``init="balanced"``).
+- ``cobra-balanced``: COBRA with lr x G (the default step) from the group-balanced start
+  (``init="balanced"``): against ``cobra-lrG`` it changes the start only.
 
 Every ``--every`` iterations the synthetic set, exactly as learnt (floats, not rounded), is
 scored by ``--eval-runs`` ConvNets trained from scratch on it with DSA for ``--eval-epochs``
@@ -47,7 +48,7 @@ CURVES = {
     "cobra": dict(target="cobra"),
     "cobra-l1": dict(target="cobra", distance="l1"),
     "cobra-lrG": dict(target="cobra", lr_times_groups=True),
-    "cobra-balanced": dict(target="cobra", init="balanced"),
+    "cobra-balanced": dict(target="cobra", init="balanced", lr_times_groups=True),
 }
 LABELS = {
     "vanilla": "vanilla (random real)",
@@ -55,7 +56,7 @@ LABELS = {
     "cobra": "COBRA, lr 1 (random real)",
     "cobra-l1": "COBRA, L1 (random real)",
     "cobra-lrG": "COBRA, lr x G (random real)",
-    "cobra-balanced": "COBRA (group-balanced start)",
+    "cobra-balanced": "COBRA, lr x G (group-balanced start)",
 }
 DEFAULT_OUT = Path(__file__).parent / "results" / "convergence"
 #: Files of the study folder that are not curves.
@@ -262,7 +263,7 @@ def report(out):
         "",
         f"Colored MNIST BG (embedded subset, 28x28, skew 0.9), DM, IPC {s['ipc']}, "
         f"{s['batch_real']} real images per class per iteration, DSA, ConvNet width "
-        f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG`), seed {s['seed']}. Each point: "
+        f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG` and `cobra-balanced`), seed {s['seed']}. Each point: "
         f"ConvNets trained {s['eval_epochs']} epochs with DSA on the synthetic set as learnt "
         f"(CPU-sized evaluation; runs per point: {runs}), mean ± std over the runs, in points. "
         "Command: `python benchmarks/convergence.py` (see the module docstring). `distil s` "
