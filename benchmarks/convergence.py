@@ -263,7 +263,8 @@ def report(out):
         "",
         f"Colored MNIST BG (embedded subset, 28x28, skew 0.9), DM, IPC {s['ipc']}, "
         f"{s['batch_real']} real images per class per iteration, DSA, ConvNet width "
-        f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG` and `cobra-balanced`), seed {s['seed']}. Each point: "
+        f"{s['net_width']}, lr 1 (lr x G for `cobra-lrG` and `cobra-balanced`), "
+        f"seed {s['seed']}. Each point: "
         f"ConvNets trained {s['eval_epochs']} epochs with DSA on the synthetic set as learnt "
         f"(CPU-sized evaluation; runs per point: {runs}), mean ± std over the runs, in points. "
         "Command: `python benchmarks/convergence.py` (see the module docstring). `distil s` "

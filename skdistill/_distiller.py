@@ -1003,7 +1003,8 @@ def _checked_weights(sample_weight, y_codes, classes):
     totals = np.bincount(y_codes, weights=weights, minlength=classes.shape[0])
     if (totals <= 0).any():
         empty = [scalar(c) for c in classes[totals <= 0]]
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=f"class(es) {empty} weigh nothing"))
+        problem = f"the weights of class(es) {empty} are all zero"
+        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
     return weights
 
 

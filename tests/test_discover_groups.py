@@ -103,7 +103,7 @@ def test_fit_with_sample_weight():
     for bad, match in (
         (-np.ones(240), "negative or non-finite"),
         (np.ones(239), r"shape \(239,\) for 240 samples"),
-        (np.where(y == 0, 0.0, 1.0), r"class\(es\) \[0\] weigh nothing"),
+        (np.where(y == 0, 0.0, 1.0), r"weights of class\(es\) \[0\] are all zero"),
     ):
         with pytest.raises(ValueError, match=match):
             BarycentricDistiller(**kw).fit(X, y, sample_weight=bad)
