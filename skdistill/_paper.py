@@ -133,6 +133,7 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
         n_iter=warmup + measured,
         random_state=0,
         device=device,
+        n_threads=-1,  # the harness runs alone: every core, as its distillations
         **(params or {}),
     )
     cuda = device.type == "cuda"
