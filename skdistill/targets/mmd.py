@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._base import CloudPlan, Target
-from .cobra import CobraTarget
+from ._clouds import GroupCloudTarget
 
 KERNELS = ("gaussian", "linear")
 
@@ -111,7 +110,7 @@ def _median_heuristic(d_rr, d_rs, d_ss):
     return torch.where(median > 0, median, torch.ones_like(median))
 
 
-class MMDTarget(Target):
+class MMDTarget(GroupCloudTarget):
     """Match, per class, the equal-weight mixture of the group distributions by MMD.
 
     The real samples of class ``y`` are weighted ``1 / (G_y n_{a|y})`` (COBRA's weights: each
@@ -149,29 +148,12 @@ class MMDTarget(Target):
     """
 
     name = "mmd"
-    stratified = True
-    plan_kind = "clouds"
 
     def __init__(self, kernel="gaussian", bandwidths=BANDWIDTHS):
         if kernel not in KERNELS:
             raise ValueError(MSG_KERNEL.format(kernels=list(KERNELS), kernel=kernel))
         self.kernel = kernel
         self.bandwidths = tuple(_check_bandwidths(bandwidths))
-
-    def default_lr_scale(self, groups_per_class):
-        """COBRA's: the mean number of groups per class.
-
-        The loss is in the units of COBRA-mean's (equal with the linear kernel, its limit for
-        wide Gaussian kernels), so it takes the step COBRA takes.
-        """
-        return CobraTarget().default_lr_scale(groups_per_class)
-
-    def plan(self, classes, groups, n_classes, n_groups):
-        """Return the :class:`CloudPlan` of a batch with the given class and group codes."""
-        weight = CobraTarget().plan(classes, groups, n_classes, n_groups).weight
-        return CloudPlan(
-            sample_class=classes, weight=weight, group=groups, discrepancy=self.discrepancy
-        )
 
     def discrepancy(self, real, weight, group, synthetic):
         """Squared MMD of one class (``group`` is already folded into ``weight``)."""

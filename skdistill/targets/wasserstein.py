@@ -7,8 +7,7 @@ import importlib
 import numpy as np
 import torch
 
-from ._base import CloudPlan, Target
-from .cobra import CobraTarget
+from ._clouds import GroupCloudTarget
 
 MSG_NO_POT = (
     "target='wasserstein' needs POT, the Python Optimal Transport library (import name 'ot'), "
@@ -93,7 +92,7 @@ def wasserstein_barycenter(
     )
 
 
-class WassersteinTarget(Target):
+class WassersteinTarget(GroupCloudTarget):
     """Match, per class, the Wasserstein barycenter of the group distributions.
 
     For class ``y`` the embeddings of the real batch form one cloud per present group, and
@@ -141,23 +140,10 @@ class WassersteinTarget(Target):
     """
 
     name = "wasserstein"
-    stratified = True
-    plan_kind = "clouds"
 
     def __init__(self, max_iter=100):
         import_ot()  # fail when the target is built, not in the middle of a fit
         self.max_iter = max_iter
-
-    def default_lr_scale(self, groups_per_class):
-        """COBRA's: the mean number of groups per class (the loss has COBRA-mean's units)."""
-        return CobraTarget().default_lr_scale(groups_per_class)
-
-    def plan(self, classes, groups, n_classes, n_groups):
-        """Return the :class:`CloudPlan` of a batch with the given class and group codes."""
-        weight = CobraTarget().plan(classes, groups, n_classes, n_groups).weight
-        return CloudPlan(
-            sample_class=classes, weight=weight, group=groups, discrepancy=self.discrepancy
-        )
 
     def discrepancy(self, real, weight, group, synthetic):
         """``W_2^2`` between the synthetic embeddings and the group barycenter of one class."""
