@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from sklearn.utils import Bunch
 
+from ._persistence import _atomic_write
 from .datasets import (
     load_bffhq,
     load_celeba,
@@ -123,6 +124,7 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
 
     The mean and std are over ``measured`` iterations after ``warmup`` ones.
     """
+    from ._benchmark import BENCH_THREADS
     from ._distiller import BarycentricDistiller
 
     distiller = BarycentricDistiller(
@@ -133,7 +135,7 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
         n_iter=warmup + measured,
         random_state=0,
         device=device,
-        n_threads=-1,  # the harness runs alone: every core, as its distillations
+        n_threads=BENCH_THREADS,
         **(params or {}),
     )
     cuda = device.type == "cuda"
@@ -154,48 +156,59 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
     }
 
 
-def timing_table(config, runner, log):
-    """``timing.json`` and the paper's Tables 13-14 layout in markdown; reused on a rerun."""
-    path = runner.out / "timing.json"
-    done = json.loads(path.read_text()) if path.exists() else []
-    keys = {(r["dataset"], r["method"], r["target"]) for r in done}
+TIMING_FILE = "timing.json"
+
+
+def read_timing(out) -> list:
+    """The timing rows already measured in the output folder ``out`` (a rerun keeps them)."""
+    path = Path(out) / TIMING_FILE
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def timing_pending(config, name, rows) -> list:
+    """The (method, target) pairs of dataset ``name`` still to be timed (vanilla first)."""
+    if not is_paper_dataset(name):
+        return []
+    done = {(r["method"], r["target"]) for r in rows if r["dataset"] == name}
+    targets = ("vanilla", *[t for t in config["targets"] if t != "vanilla"])
+    return [(m, t) for m in config["methods"] for t in targets if (m, t) not in done]
+
+
+def time_dataset(config, runner, log, name, data, rows):
+    """Time every pending (method, target) of dataset ``name`` on its loaded ``data``.
+
+    Rows are appended to ``rows`` and to ``timing.json`` (atomically) as they are measured.
+    """
     scale = float(config["budget_scale"])
     measured = max(3, int(round(TIMING["measured"] * min(scale, 1))))
     warmup = max(1, int(round(TIMING["warmup"] * min(scale, 1))))
-    for name in config["datasets"]:
-        if not is_paper_dataset(name):
-            continue
-        try:
-            data = load_paper_dataset(name, config["data_root"])
-        except FileNotFoundError:
-            continue  # reported once by the main loop
-        for method in config["methods"]:
-            for target in ("vanilla", *[t for t in config["targets"] if t != "vanilla"]):
-                if (name, method, target) in keys:
-                    continue
-                log(f"[timing] {FOLDERS[name][0]}: {method.upper()} · {target}")
-                started = time.perf_counter()
-                # the timing shape (IPC, real batch) is fixed; network options follow the budget
-                budget = runner.budget(name, method)
-                options = {k: budget[k] for k in NETWORK_KEYS if k in budget}
-                row = time_iterations(
-                    data,
-                    method,
-                    target,
-                    device=runner.device,
-                    measured=measured,
-                    warmup=warmup,
-                    params=options,
-                )
-                row.update(dataset=name, method=method, target=target)
-                row["wall_seconds"] = time.perf_counter() - started
-                done.append(row)
-                path.write_text(json.dumps(done, indent=1))
-    return done
+    for method, target in timing_pending(config, name, rows):
+        log(f"[timing] {FOLDERS[name][0]}: {method.upper()} · {target}")
+        started = time.perf_counter()
+        # the timing shape (IPC, real batch) is fixed; network options follow the budget
+        budget = runner.budget(name, method)
+        options = {k: budget[k] for k in NETWORK_KEYS if k in budget}
+        row = time_iterations(
+            data,
+            method,
+            target,
+            device=runner.device,
+            measured=measured,
+            warmup=warmup,
+            params=options,
+        )
+        row.update(dataset=name, method=method, target=target)
+        row["wall_seconds"] = time.perf_counter() - started
+        rows.append(row)
+        text = json.dumps(rows, indent=1).encode("utf-8")
+        _atomic_write(runner.out / TIMING_FILE, lambda fh, text=text: fh.write(text))
+    return rows
 
 
 def timing_markdown(rows, device_name) -> str:
     """Tables 13-14's layout: per dataset and method, vanilla -> each target."""
+    from ._benchmark import _markdown
+
     if not rows:
         return ""
     frame = pd.DataFrame(rows)
@@ -206,9 +219,8 @@ def timing_markdown(rows, device_name) -> str:
         "class, ConvNet; mean ± std of the timed iterations after the warm-up; peak memory "
         "is the device's (CUDA only). Slowdown and memory multiple are against vanilla.",
         "",
-        "| dataset | G | method | target | ms / iteration | slowdown | peak MiB | mem. mult. |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    table = []
     for (dataset, method), part in frame.groupby(["dataset", "method"], sort=False):
         base = part[part["target"] == "vanilla"].iloc[0]
         for _, row in part.iterrows():
@@ -218,13 +230,20 @@ def timing_markdown(rows, device_name) -> str:
                 if mem != "–" and base["peak_mib"]
                 else "–"
             )
-            lines.append(
-                f"| {FOLDERS[dataset][0]} | {row['groups']} | {method.upper()} | {row['target']} "
-                f"| {row['ms_mean']:.1f} ± {row['ms_std']:.1f} | "
-                f"{row['ms_mean'] / base['ms_mean']:.2f}× | "
-                f"{mem if mem == '–' else f'{mem:,.0f}'} | {mult} |"
+            table.append(
+                {
+                    "dataset": FOLDERS[dataset][0],
+                    "G": row["groups"],
+                    "method": method.upper(),
+                    "target": row["target"],
+                    "ms / iteration": f"{row['ms_mean']:.1f} ± {row['ms_std']:.1f}",
+                    "slowdown": f"{row['ms_mean'] / base['ms_mean']:.2f}×",
+                    "peak MiB": mem if mem == "–" else f"{mem:,.0f}",
+                    "mem. mult.": mult,
+                }
             )
-    return "\n".join(lines) + "\n"
+    table = pd.DataFrame(table).set_index("dataset")
+    return "\n".join([*lines, _markdown(table, "dataset")]) + "\n"
 
 
 # ---------------------------------------------------------------------------- layout
@@ -233,7 +252,7 @@ def table1_markdown(summary, config) -> str:
 
     Rows: dataset x IPC; columns: method x target, then RANDOM and FULL.
     """
-    from ._benchmark import TARGET_LABELS
+    from ._benchmark import TARGET_LABELS, _markdown
 
     def cell(row):
         return (
@@ -242,10 +261,10 @@ def table1_markdown(summary, config) -> str:
         )
 
     columns = [(m, t) for m in config["methods"] for t in config["targets"]]
-    header = ["Dataset", "IPC", *[f"{m.upper()} {TARGET_LABELS[t]}" for m, t in columns]]
+    header = ["IPC", *[f"{m.upper()} {TARGET_LABELS[t]}" for m, t in columns]]
     extra = [e for e in ("RANDOM", "FULL") if (summary["entry"] == e).any()]
     header += extra
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    titles, table = [], []
     for dataset in config["datasets"]:
         rows = summary[summary["dataset"] == dataset]
         if rows.empty:
@@ -264,6 +283,6 @@ def table1_markdown(summary, config) -> str:
                     if len(hit) and (entry != "FULL" or ipc == config["ipc"][0])
                     else ""
                 )
-            title = FOLDERS[dataset][0] if is_paper_dataset(dataset) else dataset
-            lines.append("| " + " | ".join([title, str(ipc), *cells]) + " |")
-    return "\n".join(lines) + "\n"
+            titles.append(FOLDERS[dataset][0] if is_paper_dataset(dataset) else dataset)
+            table.append([ipc, *cells])
+    return _markdown(pd.DataFrame(table, index=titles, columns=header), "Dataset") + "\n"

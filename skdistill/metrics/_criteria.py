@@ -30,6 +30,7 @@ from sklearn.utils import Bunch
 
 from .._data import check_lengths, encode_groups
 from ._equalized_odds import MSG_AGG, _as_1d, class_gaps
+from ._fairlearn import _selection_rate
 
 RATES = ("selection", "recall", "precision")
 
@@ -245,11 +246,8 @@ def fairlearn_criteria_crosscheck(y_true, y_pred, *, sensitive_features):
     groups = sensitive_features
     classes = np.unique(np.concatenate([y_true_arr, y_pred_arr]))
 
-    def selection(yt, yp, label):
-        return float(np.mean(np.asarray(yp) == label)) if len(yp) else np.nan
-
     scorers = {
-        "selection": selection,
+        "selection": _selection_rate,
         "recall": lambda yt, yp, label: recall_score(
             yt, yp, labels=[label], average="macro", zero_division=np.nan
         ),
