@@ -729,6 +729,8 @@ class BarycentricDistiller(BaseEstimator):
 
         try:
             for it in progress:
+                for group in optimizer.param_groups:  # the method's schedule, if any
+                    group["lr"] = lr * method.lr_factor(it, self.n_iter)
                 value = 0.0
                 for step in range(method.outer_loop):
                     if step:
@@ -754,6 +756,9 @@ class BarycentricDistiller(BaseEstimator):
                             MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=lr)
                         )
                     value += loss / method.outer_loop
+                    if method.iteration_converged():  # the mean over the steps taken
+                        value *= method.outer_loop / (step + 1)
+                        break
                 last_good = synthetic.detach().clone()
                 rng_state = rng.bit_generator.state
                 method_state = method.state_dict()
