@@ -279,3 +279,15 @@ def test_estimator_options_that_do_not_apply_are_refused(images, param, value):
     with pytest.raises(ValueError) as info:
         BarycentricDistiller(method="cafe", **dict(TINY, **{param: value})).fit(X, y)
     assert str(info.value) == expected
+
+
+def test_resumed_run_equals_an_uninterrupted_run(tmp_path):
+    X, y, groups = two_equal_groups()
+    # the rate halves at iteration 3 of 4; the first two iterations run at the full rate
+    kw = dict(method="cafe", ipc=2, outer_loop=2, inner_loop=1, n_iter=4)
+    full = tiny_fit(X, y, groups, **kw)
+    tiny_fit(X, y, groups, **{**kw, "n_iter": 2}, checkpoint_dir=tmp_path)
+    resumed = BarycentricDistiller(**{**TINY, **kw}, checkpoint_dir=tmp_path).fit(
+        X, y, sensitive_features=groups, resume=True
+    )
+    np.testing.assert_array_equal(resumed.X_synthetic_, full.X_synthetic_)
