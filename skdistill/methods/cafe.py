@@ -136,7 +136,7 @@ class FeatureAlignment(Method):
     Differences from the references:
 
     - The COBRA authors' early stop never fires: its window of accuracies is emptied at every
-      matching step, so it never holds 10. Here it does what the official code does: the
+      matching step, so it never holds 10. Here it does what both codes mean: the
       accuracies of the last :data:`STOP_WINDOW` steps of the iteration, measured after each
       image step on :data:`STOP_SAMPLES` un-augmented real samples per class, end the
       iteration when they span less than ``stop_tolerance``, within at most ``outer_loop``
