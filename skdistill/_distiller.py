@@ -129,12 +129,12 @@ class BarycentricDistiller(BaseEstimator):
       embeddings (needs POT: ``pip install skdistill[ot]``);
     - ``"mmd"``: the equal-weight mixture of the group distributions, matched by MMD.
 
-    The last two match distributions of per-sample embeddings, not mean statistics:
-    ``method="dm"`` only.
+    The last two match distributions of per-sample representations, not mean statistics:
+    ``method="dm"`` or ``"cafe"``.
 
     Parameters
     ----------
-    method : {"dm", "dc", "idc"}, default="dm"
+    method : {"dm", "dc", "idc", "cafe"}, default="dm"
         Matching method (ConvNet for images, MLP for tables):
 
         - ``"dm"``, distribution matching: mean embeddings of a freshly drawn random network,
@@ -145,9 +145,14 @@ class BarycentricDistiller(BaseEstimator):
         - ``"idc"``, gradient matching with multi-formation: each stored image holds
           ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
           kept in the input's range, the network trained on real data. Images only.
+        - ``"cafe"``, feature alignment (CAFE): mean features at every layer of a network
+          trained on the synthetic set between matching steps (``outer_loop`` /
+          ``inner_loop``), squared L2, plus a discrimination loss (synthetic class centres
+          classify the real embeddings); the learning rate halves at 3/5, 4/5 and 9/10 of
+          ``n_iter`` (see :class:`skdistill.methods.FeatureAlignment`).
     target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"}
         How group statistics combine into the matched target (default ``"cobra"``);
-        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` only (see
+        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` or ``"cafe"`` (see
         :class:`skdistill.targets.WassersteinTarget` and :class:`skdistill.targets.MMDTarget`).
     ipc : int, default=10
         Synthetic samples per class.
@@ -160,12 +165,13 @@ class BarycentricDistiller(BaseEstimator):
     lr : float or None, default=None
         Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units
         (idc: in units of the input's value range, as official IDC's pixel units); ``None``
-        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``), times
-        the mean number of groups per class for ``target="cobra"``: under DM's squared L2
-        FairDD's gradient is ``G`` times COBRA's, and at the reference rate COBRA stays unfair
-        for over 1,000 iterations from the references' start (see the convergence study in
-        the user guide). ``"wasserstein"`` and ``"mmd"``, whose losses have COBRA-mean's
-        units, take COBRA's step.
+        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``, cafe 0.1),
+        times the mean number of groups per class for ``target="cobra"``: under DM's squared
+        L2 FairDD's gradient is ``G`` times COBRA's, and at the reference rate COBRA stays
+        unfair for over 1,000 iterations from the references' start (see the convergence study
+        in the user guide). ``"wasserstein"`` and ``"mmd"``, whose losses have COBRA-mean's
+        units, take COBRA's step. With cafe the rate (given or default) halves at 3/5, 4/5
+        and 9/10 of ``n_iter``, as the reference's at 1200, 1600 and 1800 of 2000.
     init : {"random_real", "balanced", "noise"}, default="random_real"
         The starting synthetic set. ``"random_real"`` (the reference codes' start): real
         samples of the class drawn at random, so the initial set has the class's group
@@ -183,22 +189,24 @@ class BarycentricDistiller(BaseEstimator):
     distance : str or None, default=None
         Matching distance; ``None`` takes the method's reference: ``"l2"`` (squared) or
         ``"l1"`` for dm; ``"layerwise"``, ``"mse"`` or ``"cos"`` for dc; ``"mse"`` or
-        ``"l1"`` for idc.
+        ``"l1"`` for idc; cafe's is squared L2.
     augment : {"auto", "dsa"}, DSA instance or None, default="auto"
         Differentiable siamese augmentation (DSA) while matching: for every class and every
         matching step, one transform family and *one* parameter draw (from ``random_state``)
         applied to every sample of the class's real batch and of its synthetic batch, as in
         the reference code (``DSA(pairing="per_sample")`` pairs per-sample draws instead).
         ``"auto"``: the method's reference — DSA for ``dm`` on images (the reference DM always
-        augments), none for ``dc``/``idc`` and for tables; ``None``: no augmentation.
+        augments), none for ``dc``/``idc``/``cafe`` and for tables; ``None``: no augmentation.
         ``"dsa"`` leaves flips out for single-channel images; pass
         ``skdistill.methods.DSA(flip=False)`` for other digit-like images. Images only.
     outer_loop, inner_loop : int or None, default=None
-        dc/idc: matching steps per iteration, and the network updates between two of them
-        (dc: epochs on the synthetic set; idc: batches of 64 real samples, with CutMix).
-        ``None`` takes the reference schedule for ``ipc`` (dc: 1->(1, 1), 10->(10, 50),
-        20->(20, 25), 30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc, as
-        official IDC: (100, 32), a fresh network every iteration, one image step per class).
+        dc/idc/cafe: matching steps per iteration, and the network updates between two of them
+        (dc, cafe: epochs on the synthetic set; idc: batches of 64 real samples, with CutMix).
+        ``None`` takes the reference schedule for ``ipc`` (dc and cafe: 1->(1, 1),
+        10->(10, 50), 20->(20, 25), 30->(30, 20), 40->(40, 15), 50->(50, 10),
+        above->(100, 10); idc, as official IDC: (100, 32), a fresh network every iteration,
+        one image step per class). cafe ends an iteration early once the network's accuracy
+        on real data stops moving (only possible with ``outer_loop`` above 10).
     factor : int or None, default=None
         idc: multi-formation factor (2 when None); image sides must be divisible by it.
     net_warmup_epochs : int or None, default=None
@@ -729,6 +737,8 @@ class BarycentricDistiller(BaseEstimator):
 
         try:
             for it in progress:
+                for group in optimizer.param_groups:  # the method's schedule, if any
+                    group["lr"] = lr * method.lr_factor(it, self.n_iter)
                 value = 0.0
                 for step in range(method.outer_loop):
                     if step:
@@ -754,6 +764,9 @@ class BarycentricDistiller(BaseEstimator):
                             MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=lr)
                         )
                     value += loss / method.outer_loop
+                    if method.iteration_converged():  # the mean over the steps taken
+                        value *= method.outer_loop / (step + 1)
+                        break
                 last_good = synthetic.detach().clone()
                 rng_state = rng.bit_generator.state
                 method_state = method.state_dict()

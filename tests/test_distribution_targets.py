@@ -188,7 +188,7 @@ def test_methods_without_per_sample_clouds_are_refused_before_any_work(method, n
         target=name,
         what=PLAN_KINDS["clouds"],
         method=method,
-        methods="dm",
+        methods="cafe, dm",
         targets="cobra, fairdd, reweighted, uniform, vanilla",
     )
     # refused before the data are looked at: these inputs would fail validation

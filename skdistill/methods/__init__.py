@@ -2,6 +2,7 @@
 
 from ._base import Method
 from .augment import DSA
+from .cafe import FeatureAlignment
 from .dc import GradientMatching, reference_loops
 from .dm import DistributionMatching
 from .idc import InformationIntensiveMatching
@@ -10,12 +11,14 @@ METHODS = {
     "dm": DistributionMatching,
     "dc": GradientMatching,
     "idc": InformationIntensiveMatching,
+    "cafe": FeatureAlignment,
 }
 
 __all__ = [
     "DSA",
     "METHODS",
     "DistributionMatching",
+    "FeatureAlignment",
     "GradientMatching",
     "InformationIntensiveMatching",
     "Method",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..targets import CloudPlan, RowPlan
 
@@ -50,6 +51,23 @@ def chunked(fn, x, chunk):
     return torch.cat([fn(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
 
+def train_epochs(network, optimizer, x, labels, epochs, generator, augment=None, batch_size=256):
+    """Train ``network`` with cross-entropy for ``epochs`` epochs on ``(x, labels)``.
+
+    Every epoch visits the samples in a fresh random order (from ``generator``) in batches of
+    ``batch_size``; ``augment`` (a :class:`~skdistill.methods.DSA` or None) transforms each
+    batch with its own draws, as the references' unseeded ``DiffAugment``.
+    """
+    for _ in range(epochs):
+        order = torch.randperm(x.shape[0], generator=generator).to(x.device)
+        for start in range(0, x.shape[0], batch_size):
+            idx = order[start : start + batch_size]
+            batch = x[idx] if augment is None else augment(x[idx], generator)
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(network(batch), labels[idx]).backward()
+            optimizer.step()
+
+
 class Method:
     """Base class of matching methods.
 
@@ -63,7 +81,9 @@ class Method:
 
     One *iteration* of the distiller calls :meth:`begin_iteration`, then ``outer_loop``
     matching steps (each: a fresh real batch, :meth:`match`, an optimiser step on the
-    synthetic set, :meth:`after_step`), with :meth:`inner_update` between consecutive steps.
+    synthetic set, :meth:`after_step`), with :meth:`inner_update` between consecutive steps;
+    the iteration ends early when :meth:`iteration_converged` says so. The synthetic set's
+    learning rate at every iteration is the estimator's times :meth:`lr_factor`.
 
     Parameters
     ----------
@@ -85,6 +105,9 @@ class Method:
     outer_loop = 1
     #: Back-propagate one class at a time on every device (not only on the CPU).
     per_class = False
+    #: The loss couples the synthetic samples of different classes (e.g. a softmax over the
+    #: class centres): it is back-propagated in one pass over all classes on every device.
+    couples_classes = False
     #: Augmentation of ``augment="auto"`` on images: the reference code's (e.g. ``"dsa"``).
     default_augment = None
     #: Kinds of target plan the method takes (keys of :data:`skdistill.targets.PLAN_KINDS`):
@@ -117,6 +140,14 @@ class Method:
 
     def after_step(self, synthetic) -> None:
         """Project the synthetic set after an optimiser step (e.g. clamp to the value range)."""
+
+    def iteration_converged(self) -> bool:
+        """Whether the iteration's remaining matching steps are skipped (after every step)."""
+        return False
+
+    def lr_factor(self, iteration, n_iter) -> float:
+        """Factor on the synthetic set's learning rate at ``iteration`` (0-based) of ``n_iter``."""
+        return 1.0
 
     def decode(self, synthetic, ipc) -> torch.Tensor:
         """The training samples that the stored synthetic samples stand for (identity)."""
@@ -214,7 +245,7 @@ class Method:
             block_loss = self._cloud_loss(x_real, plan)
         else:
             block_loss = self._row_loss(x_real, plan)
-        one_by_one = self.per_class or self.chunk is not None
+        one_by_one = not self.couples_classes and (self.per_class or self.chunk is not None)
         blocks = np.arange(n_classes)[:, None] if one_by_one else [np.arange(n_classes)]
         total = torch.zeros((), device=synthetic.device)
         for classes in blocks:
@@ -231,42 +262,59 @@ class Method:
         real, row_class = plan.targets(self.real_statistics(x_real, plan))
 
         def loss(block, ipc, classes):
-            rows = np.flatnonzero(np.isin(row_class, classes))
-            if rows.size == 0:
+            if not np.isin(row_class, classes).any():
                 return None
             syn = self.synthetic_statistics(block, ipc, classes)
-            index = torch.as_tensor(row_class[rows] - int(classes[0]), device=syn.device)
-            rows = torch.as_tensor(rows, device=real.device)
-            # index_select: its backward adds rows (advanced indexing's backward, an
-            # index_put with repeated indices, is many times slower on the CPU)
-            return self.distance(real.index_select(0, rows), syn.index_select(0, index))
+            return self.row_distance(real, row_class, syn, classes)
 
         return loss
+
+    def row_distance(self, real, row_class, synthetic, classes):
+        """:meth:`distance` of the rows of ``classes`` to their classes' synthetic statistics.
+
+        ``synthetic`` holds the statistics of ``classes`` (consecutive class codes), in order.
+        """
+        rows = np.flatnonzero(np.isin(row_class, classes))
+        index = torch.as_tensor(row_class[rows] - int(classes[0]), device=synthetic.device)
+        rows = torch.as_tensor(rows, device=real.device)
+        # index_select: its backward adds rows (advanced indexing's backward, an
+        # index_put with repeated indices, is many times slower on the CPU)
+        return self.distance(real.index_select(0, rows), synthetic.index_select(0, index))
 
     def _cloud_loss(self, x_real, plan):
         """``loss(block, ipc, classes)``: the plan's discrepancies of a block's classes."""
         real = self.real_representations(x_real)
-        weight = torch.as_tensor(plan.weight, dtype=real.dtype, device=real.device)
 
         def loss(block, ipc, classes):
-            present = [c for c in classes if (plan.sample_class == c).any()]
-            if not present:
+            if not np.isin(plan.sample_class, classes).any():
                 return None
             syn = self.synthetic_representations(block, ipc, classes)
-            per = syn.shape[0] // len(classes)
-            terms = []
-            for c in present:
-                members = np.flatnonzero(plan.sample_class == c)
-                idx = torch.as_tensor(members, device=real.device)
-                k = int(c) - int(classes[0])
-                terms.append(
-                    plan.discrepancy(
-                        real.index_select(0, idx),
-                        weight.index_select(0, idx),
-                        plan.group[members],
-                        syn[k * per : (k + 1) * per],
-                    )
-                )
-            return torch.stack(terms).sum()
+            return self.cloud_discrepancy(real, plan, syn, classes)
 
         return loss
+
+    @staticmethod
+    def cloud_discrepancy(real, plan, synthetic, classes):
+        """Sum of the plan's discrepancies of the classes of ``classes`` present in the batch.
+
+        ``real`` holds the representations of the whole batch; ``synthetic`` those of the
+        views of ``classes`` (consecutive class codes, as many views for each).
+        """
+        weight = torch.as_tensor(plan.weight, dtype=real.dtype, device=real.device)
+        per = synthetic.shape[0] // len(classes)
+        terms = []
+        for c in classes:
+            members = np.flatnonzero(plan.sample_class == c)
+            if members.size == 0:
+                continue
+            idx = torch.as_tensor(members, device=real.device)
+            k = int(c) - int(classes[0])
+            terms.append(
+                plan.discrepancy(
+                    real.index_select(0, idx),
+                    weight.index_select(0, idx),
+                    plan.group[members],
+                    synthetic[k * per : (k + 1) * per],
+                )
+            )
+        return torch.stack(terms).sum()

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..nn import build_network, reinitialize_
-from ._base import Method, cpu_chunk
+from ._base import Method, cpu_chunk, train_epochs
 from ._rowgrad import RowGradients, weighted_cross_entropy
 
 #: The reference (outer_loop, inner_loop) schedule per IPC.
@@ -285,15 +284,12 @@ class GradientMatching(Method):
             np.repeat(synthetic_labels, self.samples_per_stored()), device=synthetic.device
         )
         self.network.train()
-        for _ in range(self.inner_loop):
-            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
-            for start in range(0, x_all.shape[0], 256):
-                idx = order[start : start + 256]
-                self._train_step(x_all[idx], labels[idx])
-
-    def _train_step(self, x, labels):
-        if self.augment is not None:
-            x = self.augment(x, self.generator)
-        self.optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(self.network(x), labels).backward()
-        self.optimizer.step()
+        train_epochs(
+            self.network,
+            self.optimizer,
+            x_all,
+            labels,
+            self.inner_loop,
+            self.generator,
+            self.augment,
+        )

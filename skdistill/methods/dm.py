@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from ..nn import build_network, reinitialize_
-from ._base import Method, chunked
+from ._base import Method, chunked, train_epochs
 
 
-def weighted_row_sums(values, plan):
-    """``(n_rows, d)`` sums of ``weight_i * values_i`` per row, in one scatter."""
-    row = torch.as_tensor(plan.row, device=values.device)
-    weight = torch.as_tensor(plan.weight, dtype=values.dtype, device=values.device)
-    out = values.new_zeros((plan.n_rows, values.shape[1]))
+def weighted_row_sums(values, plan, *, start=0, out=None):
+    """``(n_rows, d)`` sums of ``weight_i * values_i`` per row, in one scatter.
+
+    ``values`` may hold the samples ``start, start + 1, ...`` of the batch only (one chunk);
+    their sums are then added into ``out`` when given.
+    """
+    stop = start + values.shape[0]
+    row = torch.as_tensor(plan.row[start:stop], device=values.device)
+    weight = torch.as_tensor(plan.weight[start:stop], dtype=values.dtype, device=values.device)
+    if out is None:
+        out = values.new_zeros((plan.n_rows, values.shape[1]))
     return out.index_add_(0, row, values * weight[:, None])
 
 
@@ -80,13 +85,7 @@ class DistributionMatching(Method):
         labels = torch.as_tensor(synthetic_labels, device=x_all.device)
         self.network.requires_grad_(True).train()
         optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
-        for _ in range(self.net_warmup_epochs):
-            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
-            for start in range(0, x_all.shape[0], 256):
-                idx = order[start : start + 256]
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(self.network(x_all[idx]), labels[idx]).backward()
-                optimizer.step()
+        train_epochs(self.network, optimizer, x_all, labels, self.net_warmup_epochs, self.generator)
         self.network.requires_grad_(False)
 
     def real_representations(self, x):
