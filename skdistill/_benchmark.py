@@ -687,9 +687,7 @@ class _Runner:
             **kwargs, device=self.device, checkpoint_dir=folder, checkpoint_every=50
         )
         resume = (folder / CHECKPOINT_NAME).exists()
-        distiller.fit(
-            data.X_train, data.y_train, sensitive_features=data.A_train, resume=resume
-        )
+        distiller.fit(data.X_train, data.y_train, sensitive_features=data.A_train, resume=resume)
         X_syn, y_syn = distiller.transform()
         X_syn = X_syn.numpy() if torch.is_tensor(X_syn) else np.asarray(X_syn)
         y = np.asarray(y_syn)

@@ -153,28 +153,30 @@ class RowGradients:
                     )
                     wanted = self.params if k == 1 else [edge for _, _, edge in calls]
                     grads = torch.autograd.grad(loss, wanted, allow_unused=True)
-                if k == 1:
-                    flat = torch.cat(
-                        [
-                            p.new_zeros(1, p.numel()) if g is None else g.reshape(1, -1)
-                            for p, g in zip(self.params, grads, strict=True)
-                        ],
-                        dim=1,
-                    )
-                else:
-                    per_call = [(m, a, g) for (m, a, _), g in zip(calls, grads, strict=True)]
-                    flat = torch.cat(
-                        [
-                            _subrow_grad(entry, p, per_call, k, n)
-                            for entry, p in zip(self.entries, self.params, strict=True)
-                        ],
-                        dim=1,
-                    )
-                total.index_add_(0, subrow_row_t[start:stop], flat)
+                total.index_add_(0, subrow_row_t[start:stop], self._flat(grads, calls, k, n))
         finally:
             for handle in handles:
                 handle.remove()
         return total
+
+    def _flat(self, grads, calls, k, n):
+        """``(k, P)`` gradients of one pass: the parameters' own (one sub-row) or per sub-row."""
+        if k == 1:
+            return torch.cat(
+                [
+                    p.new_zeros(1, p.numel()) if g is None else g.reshape(1, -1)
+                    for p, g in zip(self.params, grads, strict=True)
+                ],
+                dim=1,
+            )
+        per_call = [(m, a, g) for (m, a, _), g in zip(calls, grads, strict=True)]
+        return torch.cat(
+            [
+                _subrow_grad(entry, p, per_call, k, n)
+                for entry, p in zip(self.entries, self.params, strict=True)
+            ],
+            dim=1,
+        )
 
 
 def _subrow_grad(entry, parameter, calls, k, n):
