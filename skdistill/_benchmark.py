@@ -30,8 +30,8 @@ from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._distiller import BarycentricDistiller, resolve_device
-from ._persistence import CHECKPOINT_NAME
+from ._device import resolve_device
+from ._distiller import BarycentricDistiller
 from ._paper import (
     FOLDERS,
     FULL_EPOCHS,
@@ -46,6 +46,7 @@ from ._paper import (
     timing_markdown,
     timing_pending,
 )
+from ._persistence import CHECKPOINT_NAME
 from .baselines import (
     MITIGATIONS,
     FairFeatureExtractor,

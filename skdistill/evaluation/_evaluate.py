@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import Bunch, check_random_state
 
 from .._data import check_lengths, encode_labels, fit_codec
-from .._distiller import resolve_device
+from .._device import resolve_device
 from ..methods.augment import make_augment
 from ..metrics import fairlearn_crosscheck, fairness_report, residual_diagnostics
 from ..nn import ARCHITECTURES, build_model

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..methods._base import CPU_CHUNK
+from .._device import CPU_CHUNK
 from ..nn import reinitialize_
 
 CPU = torch.device("cpu")

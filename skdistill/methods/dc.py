@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._device import cpu_chunk
 from ..nn import build_network, reinitialize_
-from ._base import Method, cpu_chunk
+from ._base import Method
 from ._rowgrad import RowGradients, weighted_cross_entropy
 
 #: The reference (outer_loop, inner_loop) schedule per IPC.

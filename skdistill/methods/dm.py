@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from .._device import chunked
 from ..nn import build_network, reinitialize_
-from ._base import Method, chunked
+from ._base import Method
 
 
 def weighted_row_sums(values, plan):
