@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._device import cpu_chunk
 from ..nn import build_network, reinitialize_
+from ..nn._sgd import train_epochs
 from ._base import Method
 from ._rowgrad import RowGradients, weighted_cross_entropy
 
@@ -286,15 +286,12 @@ class GradientMatching(Method):
             np.repeat(synthetic_labels, self.samples_per_stored()), device=synthetic.device
         )
         self.network.train()
-        for _ in range(self.inner_loop):
-            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
-            for start in range(0, x_all.shape[0], 256):
-                idx = order[start : start + 256]
-                self._train_step(x_all[idx], labels[idx])
-
-    def _train_step(self, x, labels):
-        if self.augment is not None:
-            x = self.augment(x, self.generator)
-        self.optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(self.network(x), labels).backward()
-        self.optimizer.step()
+        train_epochs(
+            self.network,
+            x_all,
+            labels,
+            self.optimizer,
+            epochs=self.inner_loop,
+            generator=self.generator,
+            augment=self.augment,
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from .._device import chunked
 from ..nn import build_network, reinitialize_
+from ..nn._sgd import train_epochs
 from ._base import Method
 
 
@@ -81,13 +81,14 @@ class DistributionMatching(Method):
         labels = torch.as_tensor(synthetic_labels, device=x_all.device)
         self.network.requires_grad_(True).train()
         optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
-        for _ in range(self.net_warmup_epochs):
-            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
-            for start in range(0, x_all.shape[0], 256):
-                idx = order[start : start + 256]
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(self.network(x_all[idx]), labels[idx]).backward()
-                optimizer.step()
+        train_epochs(
+            self.network,
+            x_all,
+            labels,
+            optimizer,
+            epochs=self.net_warmup_epochs,
+            generator=self.generator,
+        )
         self.network.requires_grad_(False)
 
     def real_representations(self, x):
