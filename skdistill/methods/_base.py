@@ -39,6 +39,8 @@ class Method:
     """
 
     name = "base"
+    #: Display name in reports (tables, figures); the name in capitals when None.
+    label = None
     #: Estimator options the method takes (others are refused with a clear error).
     options = frozenset()
     #: Accepted ``distance`` values (the first is the default).
