@@ -12,6 +12,10 @@ MSG_MISSING = (
 PACKAGES = {"matplotlib": "matplotlib", "mlxtend": "mlxtend", "PIL": "pillow", "yaml": "pyyaml"}
 
 
+class MissingDependency(ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
 def import_optional(module: str, extra: str, what: str):
     """Import ``module``, or raise an ``ImportError`` naming the extra that provides it.
 
@@ -27,10 +31,16 @@ def import_optional(module: str, extra: str, what: str):
     Returns
     -------
     module
+
+    Raises
+    ------
+    MissingDependency
+        An ``ImportError`` whose message names the package and the extra.
     """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         top = module.split(".")[0]
         package = PACKAGES.get(top, top)
-        raise ImportError(MSG_MISSING.format(what=what, package=package, extra=extra)) from exc
+        message = MSG_MISSING.format(what=what, package=package, extra=extra)
+        raise MissingDependency(message) from exc
