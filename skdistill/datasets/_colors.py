@@ -27,6 +27,7 @@ COLOR_NAMES = np.array(
     dtype=object,
 )
 
+
 def colorize(digits, colors, variant, *, max_value=255.0):
     """Render grayscale digits as ``(N, 3, H, W)`` uint8 colour images.
 
