@@ -1,3 +1,4 @@
+import importlib
 import json
 
 import numpy as np
@@ -6,7 +7,6 @@ import pytest
 from matplotlib.image import imread
 from sklearn.utils._param_validation import StrOptions
 
-import skdistill.benchmark.plan as plan_module
 from skdistill import BarycentricDistiller
 from skdistill.benchmark import (
     BUDGETS,
@@ -274,6 +274,7 @@ def test_the_plan_is_the_table_of_rows(monkeypatch):
         entries
         == ["RANDOM", "DM · COBRA", "DM · DF (loss reweighting)", "RANDOM", "DM · COBRA"] * 3
     )
+    plan_module = importlib.import_module("skdistill.benchmark.plan")  # `plan` is the function
     extra = Row("random", "RANDOM (twice)", first_seed=True)
     monkeypatch.setattr(plan_module, "ROWS", (*plan_module.ROWS, extra))
     entries = [t["entry"] for tasks in plan(config).values() for t in tasks]

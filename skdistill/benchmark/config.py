@@ -297,6 +297,7 @@ def cell_budget(config, dataset, method, table=None) -> dict:
     """
     budget = base_budget(dataset, method, table)
     overrides = (config["budgets"] or {}).get(data_size(dataset), {})
-    options, special = METHODS[method].options, method_options()
+    options = METHODS[method].options if method in METHODS else frozenset()
+    special = method_options()
     budget.update((k, v) for k, v in overrides.items() if k in options or k not in special)
     return scaled(budget, float(config["budget_scale"]))
