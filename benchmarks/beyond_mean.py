@@ -45,8 +45,7 @@ import numpy as np
 import pandas as pd
 
 from skdistill import BarycentricDistiller
-from skdistill._benchmark import load_benchmark_dataset, machine
-from skdistill._demo import markdown_table
+from skdistill.benchmark import load_benchmark_dataset, machine, markdown_table
 from skdistill.evaluation import evaluate_synthetic
 from skdistill.groups import density_weights, discover_groups, group_recovery
 

@@ -66,29 +66,14 @@ def run_together(n_procs, n_threads, n_iter):
     return [json.loads(o.strip().splitlines()[-1])["seconds"] for o in outs]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
-    parser.add_argument("--n-threads", default="none", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        return worker(
-            None if args.n_threads == "none" else int(args.n_threads),
-            args.iterations,
-            args.start_at,
-        )
-
-    from skdistill._benchmark import machine
-    from skdistill._resources import available_cores, resolve_threads
+def measure(iterations, repeats):
+    """One row per thread setting: fit times alone and two at once (medians of repeats)."""
+    from skdistill._resources import resolve_threads
 
     rows = []
     for label, n_threads in SETTINGS.items():
-        alone = [run_together(1, n_threads, args.iterations)[0] for _ in range(args.repeats)]
-        pairs = [run_together(2, n_threads, args.iterations) for _ in range(args.repeats)]
+        alone = [run_together(1, n_threads, iterations)[0] for _ in range(repeats)]
+        pairs = [run_together(2, n_threads, iterations) for _ in range(repeats)]
         together = [s for pair in pairs for s in pair]
         row = {
             "setting": label,
@@ -105,23 +90,19 @@ def main(argv=None):
             f"(x{row['ratio']:.2f})",
             flush=True,
         )
-    info = machine("cpu")
-    record = {
-        "iterations": args.iterations,
-        "repeats": args.repeats,
-        "cores": available_cores(),
-        "machine": info,
-        "rows": rows,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "concurrency.json").write_text(json.dumps(record, indent=1))
-    base = rows[0]["alone_s"]
+    return rows
+
+
+def markdown(record):
+    """The table of ``concurrency.md``."""
+    rows, base = record["rows"], record["rows"][0]["alone_s"]
     lines = [
         "# Two fits at once (CPU)",
         "",
-        f"DM on Colored Digits BG, COBRA, IPC 10, {args.iterations} iterations per fit, each fit "
-        f"its own process; {available_cores()} cores, torch {info['torch']}. Medians of "
-        f"{args.repeats} run(s). Made with `python benchmarks/concurrency.py`.",
+        f"DM on Colored Digits BG, COBRA, IPC 10, {record['iterations']} iterations per fit, "
+        f"each fit its own process; {record['cores']} cores, torch "
+        f"{record['machine']['torch']}. Medians of {record['repeats']} run(s). Made with "
+        "`python benchmarks/concurrency.py`.",
         "",
         "| threads setting | threads per fit | one fit alone (s) | each of two at once (s) | "
         "slowdown (two at once / alone) | two at once / one alone with all cores |",
@@ -132,8 +113,40 @@ def main(argv=None):
             f"| {r['setting']} | {r['threads_per_fit']} | {r['alone_s']:.1f} | "
             f"{r['concurrent_s']:.1f} | {r['ratio']:.2f} | {r['concurrent_s'] / base:.2f} |"
         )
-    (args.out / "concurrency.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--n-threads", default="none", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(
+            None if args.n_threads == "none" else int(args.n_threads),
+            args.iterations,
+            args.start_at,
+        )
+
+    from skdistill._resources import available_cores
+    from skdistill.benchmark import machine
+
+    record = {
+        "iterations": args.iterations,
+        "repeats": args.repeats,
+        "cores": available_cores(),
+        "machine": machine("cpu"),
+        "rows": measure(args.iterations, args.repeats),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "concurrency.json").write_text(json.dumps(record, indent=1))
+    text = markdown(record)
+    (args.out / "concurrency.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from skdistill import BarycentricDistiller
-from skdistill._benchmark import machine
+from skdistill._persistence import write_text_atomic
+from skdistill.benchmark import machine
 from skdistill.datasets import load_colored_mnist
 from skdistill.evaluation import evaluate_synthetic
 
@@ -245,9 +246,7 @@ def _shared_start(curve, settings, out):
 
 def _write(path, record):
     record["points"].sort(key=lambda p: p["iteration"])
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(record, indent=1))
 
 
 def report(out):
@@ -282,6 +281,21 @@ def report(out):
                 f"{_pm(p['eod_max'])} | {_pm(p['eod_mean'])} | {loss} | "
                 f"{p['distil_seconds']:.0f} |"
             )
+    lines += _side_tables(out)
+    machine_info = next((r["machine"] for r in records if "machine" in r), {})
+    lines += [
+        "",
+        f"Machine: {machine_info.get('processor', '?')}, "
+        f"{machine_info.get('cpu_count', '?')} CPUs, torch {machine_info.get('torch', '?')}.",
+    ]
+    (out / "convergence.md").write_text("\n".join(lines) + "\n")
+    _plot(records, out / "convergence.png")
+    print("\n".join(lines))
+
+
+def _side_tables(out):
+    """FULL's reference line and the lr x G check, when their files are in ``out``."""
+    lines = []
     full_path, check_path = out / "full_reference.json", out / "lr_times_groups_check.json"
     if full_path.exists():
         full = json.loads(full_path.read_text())
@@ -309,15 +323,7 @@ def report(out):
             f"{r['max_abs_diff_cobra_lr1_vs_fairdd']:.3g} | {r['max_abs_change_fairdd']:.3g} |"
             for r in check["runs"]
         ]
-    machine_info = next((r["machine"] for r in records if "machine" in r), {})
-    lines += [
-        "",
-        f"Machine: {machine_info.get('processor', '?')}, "
-        f"{machine_info.get('cpu_count', '?')} CPUs, torch {machine_info.get('torch', '?')}.",
-    ]
-    (out / "convergence.md").write_text("\n".join(lines) + "\n")
-    _plot(records, out / "convergence.png")
-    print("\n".join(lines))
+    return lines
 
 
 def _pm(values):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skdistill._benchmark import load_benchmark_dataset
+from skdistill.benchmark import load_benchmark_dataset
 from skdistill.groups import discover_groups, group_recovery
 
 OUT = Path(__file__).parent / "results"

@@ -13,36 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from skdistill import BarycentricDistiller, __version__
+from skdistill import BarycentricDistiller
+from skdistill._device import resolve_device
+from skdistill.benchmark import machine
 from skdistill.datasets import load_colored_mnist
 from skdistill.evaluation import evaluate_synthetic
 from skdistill.groups import corrupt_groups, hide_groups
 
 NOISE = (0.10, 0.15, 0.20, 0.50)
 KNOWN = (0.75, 0.50, 0.25, 0.10, 0.05)
-
-
-def machine():
-    """A short description of the machine the benchmark ran on."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "skdistill": __version__,
-        "device": "cuda: " + torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-    }
 
 
 def run(args):
@@ -181,7 +166,7 @@ def main(argv=None):
     meta = {
         "variant": args.variant,
         "command": "python benchmarks/noisy_groups.py " + " ".join(argv or sys.argv[1:]),
-        "machine": machine(),
+        "machine": machine(resolve_device("auto")),  # the device of the fits
         "wall_seconds": time.perf_counter() - start,
         "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
     }

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skdistill._benchmark import machine
+from skdistill.benchmark import machine
 
 SHAPES = {
     "paper": dict(image=32, width=128, depth=3, batch_real=256, per_class=512),
@@ -227,12 +227,25 @@ def _iteration_memory(row, base):
     }
 
 
-def markdown(table, meta):
-    """Rows: method x target; columns: G, cells ``ms (ratio)``; then the memory table."""
+def _grid(table, fmt):
+    """The header, then one line per (method, target) with a cell per G (``fmt(record)``)."""
     groups = sorted({r["groups"] for r in table})
     cell = {(r["method"], r["target"], r["groups"]): r for r in table}
-    head = "| method | target | " + " | ".join(f"G={g}" for g in groups) + " |"
-    sep = "|---|---|" + "---|" * len(groups)
+    lines = [
+        "| method | target | " + " | ".join(f"G={g}" for g in groups) + " |",
+        "|---|---|" + "---|" * len(groups),
+    ]
+    for method in sorted({r["method"] for r in table}):
+        for target in TARGETS:
+            cells = [
+                "-" if (r := cell.get((method, target, g))) is None else fmt(r) for g in groups
+            ]
+            lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(table, meta):
+    """Rows: method x target; columns: G, cells ``ms (ratio)``; then the memory table."""
     lines = [
         f"Time per iteration, ms (ratio to vanilla), shape `{meta['shape']}` on "
         f"{meta['machine'].get('gpu', meta['machine']['processor'])} "
@@ -242,21 +255,11 @@ def markdown(table, meta):
         "iteration by iteration in one process. Cells: mean ± std; the ratio is of medians, "
         "taken in the same process.",
         "",
-        head,
-        sep,
     ]
     methods = sorted({r["method"] for r in table})
-
-    def rows(fmt):
-        """One line per (method, target); ``fmt`` renders a cell's record."""
-        for method in methods:
-            for target in TARGETS:
-                cells = [
-                    "-" if (r := cell.get((method, target, g))) is None else fmt(r) for g in groups
-                ]
-                lines.append(f"| {method.upper()} | {target} | " + " | ".join(cells) + " |")
-
-    rows(lambda r: f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)")
+    lines += _grid(
+        table, lambda r: f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)"
+    )
     memory_kind = (
         "peak allocated"
         if meta["machine"]["device"].startswith("cuda")
@@ -268,20 +271,16 @@ def markdown(table, meta):
         "in a fresh process, "
         f"1 + {meta['memory_iterations']} iterations; ratio to vanilla)",
         "",
-        head,
-        sep,
     ]
-    rows(lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
+    lines += _grid(table, lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
     if all("iteration_mb" in r for r in table):
         lines += [
             "",
             "Memory of the iterations, MB (peak during the iterations after the first, over the "
             "memory held when they start: what the target's arithmetic adds; ratio to vanilla)",
             "",
-            head,
-            sep,
         ]
-        rows(lambda r: f"{r['iteration_mb']:.1f} ({r['iteration_ratio']:.2f}x)")
+        lines += _grid(table, lambda r: f"{r['iteration_mb']:.1f} ({r['iteration_ratio']:.2f}x)")
     worst = {
         (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
         for m in methods
@@ -296,6 +295,43 @@ def markdown(table, meta):
         f"Command: `{meta['command']}`; wall time {meta['wall_seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def run_cell(args, method, g):
+    """The records of one (method, G): interleaved timing rounds, then each target's memory."""
+    config = dict(
+        method=method,
+        groups=g,
+        shape=args.shape,
+        device=args.device,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        memory_iterations=args.memory_iterations,
+    )
+    seconds = {t: [] for t in TARGETS}
+    for _ in range(args.rounds):
+        for target, values in measure("time", config)["seconds"].items():
+            seconds[target] += values
+    records = []
+    for target in TARGETS:
+        mem = measure("memory", {**config, "target": target})
+        memory = mem["memory_bytes"]
+        records.append(
+            {
+                **config,
+                "target": target,
+                "seconds": seconds[target],
+                "memory_bytes": memory,
+                "iteration_bytes": mem.get("iteration_bytes"),
+            }
+        )
+        print(
+            f"[overhead] {method} G={g:2d} {target:8s} "
+            f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
+            f"{memory / 2**20:6.0f} MB",
+            flush=True,
+        )
+    return records
 
 
 def main(argv=None):
@@ -324,40 +360,7 @@ def main(argv=None):
         memory_worker(json.loads(args.memory_worker))
         return 0
     start = time.perf_counter()
-    records = []
-    for method in args.methods:
-        for g in args.groups:
-            config = dict(
-                method=method,
-                groups=g,
-                shape=args.shape,
-                device=args.device,
-                warmup=args.warmup,
-                iterations=args.iterations,
-                memory_iterations=args.memory_iterations,
-            )
-            seconds = {t: [] for t in TARGETS}
-            for _ in range(args.rounds):
-                for target, values in measure("time", config)["seconds"].items():
-                    seconds[target] += values
-            for target in TARGETS:
-                mem = measure("memory", {**config, "target": target})
-                memory = mem["memory_bytes"]
-                records.append(
-                    {
-                        **config,
-                        "target": target,
-                        "seconds": seconds[target],
-                        "memory_bytes": memory,
-                        "iteration_bytes": mem.get("iteration_bytes"),
-                    }
-                )
-                print(
-                    f"[overhead] {method} G={g:2d} {target:8s} "
-                    f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
-                    f"{memory / 2**20:6.0f} MB",
-                    flush=True,
-                )
+    records = [r for method in args.methods for g in args.groups for r in run_cell(args, method, g)]
     table = summarise(records)
     meta = {
         "shape": args.shape,

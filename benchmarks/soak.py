@@ -29,8 +29,8 @@ import numpy as np
 import psutil
 
 from skdistill import BarycentricDistiller
-from skdistill._benchmark import machine
 from skdistill._resources import limit_threads, resolve_threads
+from skdistill.benchmark import machine
 from skdistill.datasets import load_colored_digits
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "soak"

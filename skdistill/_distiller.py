@@ -29,6 +29,7 @@ from ._data import (
     read_dataset,
     scalar,
 )
+from ._device import resolve_device
 from ._persistence import (
     CheckpointFolder,
     fingerprint_tensor,
@@ -46,13 +47,6 @@ from .nn import NORMS, min_image_size
 from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
 from .targets._base import reweight_plan
 
-MSG_DEVICE_UNKNOWN = (
-    "device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
-)
-MSG_NO_CUDA = (
-    "device={device!r} was requested but CUDA is not available on this machine; "
-    "use device='cpu', or device='auto' to take CUDA only when it is there."
-)
 MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
 MSG_SMALL_CLASS = (
     "class {cls!r} has {n} sample(s) but ipc={ipc} synthetic samples per class were requested. "
@@ -97,19 +91,6 @@ MSG_NONFINITE_LOSS = (
     "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
     "iteration is kept on the estimator. Lower lr (now {lr}) and fit again."
 )
-
-
-def resolve_device(device) -> torch.device:
-    """Turn the ``device`` parameter into a ``torch.device``, refusing unavailable CUDA."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(MSG_DEVICE_UNKNOWN.format(device=device)) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(MSG_NO_CUDA.format(device=str(device)))
-    return dev
 
 
 class BarycentricDistiller(BaseEstimator):

@@ -479,3 +479,8 @@ def load_synthetic(path):
     if info.get("y_name") is not None:
         y = pd.Series(y, name=info["y_name"])
     return X, y, info
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: a reader sees the old file or the new one."""
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")))

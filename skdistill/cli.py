@@ -6,10 +6,11 @@ import argparse
 import sys
 
 from . import __version__
+from ._optional import MissingDependency
 
 
 def _demo(args):
-    from ._demo import TARGET_NAMES, run_demo
+    from .benchmark.demo import TARGET_NAMES, run_demo
 
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     result = run_demo(
@@ -36,7 +37,7 @@ def _demo(args):
 
 
 def _benchmark(args):
-    from ._benchmark import load_config, make_config, run_benchmark
+    from .benchmark import load_config, make_config, run_benchmark
 
     overrides = dict(
         datasets=args.datasets,
@@ -94,14 +95,41 @@ def _datasets(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``skdistill`` command."""
+    """The argument parser of the ``skdistill`` command.
+
+    Its choices of methods, targets, datasets, presets and demos come from the registries
+    (:data:`skdistill.methods.METHODS`, :data:`skdistill.targets.TARGETS`) and the
+    benchmark's configuration, as they are when it is built.
+    """
+    from .benchmark import method_label, target_label
+    from .methods import METHODS
+    from .targets import TARGETS
+
+    methods = ", ".join(map(method_label, METHODS))
+    targets = ", ".join(map(target_label, TARGETS))
     parser = argparse.ArgumentParser(
         prog="skdistill",
-        description="Fair dataset distillation (DM, DC and IDC with vanilla, uniform, "
-        "FairDD and COBRA targets).",
+        description=f"Fair dataset distillation ({methods} with {targets} targets).",
     )
     parser.add_argument("--version", action="version", version=f"skdistill {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_demo(sub)
+    _add_benchmark(sub)
+    datasets = sub.add_parser(
+        "datasets",
+        help="list the biased datasets available offline and those that need a local folder",
+    )
+    datasets.set_defaults(func=_datasets)
+    return parser
+
+
+def _add_demo(sub):
+    """The ``demo`` sub-command."""
+    from .benchmark import DEMOS
+    from .benchmark.demo import DEFAULT_METHOD, TARGET_NAMES
+    from .methods import METHODS
+    from .targets import TARGETS
+
     demo = sub.add_parser(
         "demo",
         help="distil an embedded biased dataset with every target and compare fairness",
@@ -112,16 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dataset",
         default="adult",
-        choices=["adult", "adult-sexrace", "cmnist-bg", "cmnist-fg"],
+        choices=list(DEMOS),
         help="adult-sexrace: Adult with intersectional sex x race groups",
     )
     demo.add_argument(
         "--out", default="skdistill-demo", help="output folder (default: %(default)s)"
     )
     demo.add_argument(
-        "--method", default="dm", choices=["dm", "dc", "idc"], help="matching method (default: dm)"
+        "--method",
+        default=DEFAULT_METHOD,
+        choices=list(METHODS),
+        help="matching method (default: %(default)s)",
     )
-    demo.add_argument("--targets", nargs="+", choices=["vanilla", "uniform", "fairdd", "cobra"])
+    demo.add_argument(
+        "--targets",
+        nargs="+",
+        choices=list(TARGETS),
+        help=f"targets to compare (default: {' '.join(TARGET_NAMES)})",
+    )
     demo.add_argument("--n-iter", type=int, help="distillation iterations")
     demo.add_argument("--seeds", type=int, help="distillation seeds per target")
     demo.add_argument("--eval-runs", type=int, help="evaluation trainings per synthetic set")
@@ -130,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     demo.add_argument("--quiet", action="store_true", help="print only the final table")
     demo.set_defaults(func=_demo)
+
+
+def _add_benchmark(sub):
+    """The ``benchmark`` sub-command."""
+    from .benchmark import PRESETS
+
     bench = sub.add_parser(
         "benchmark",
         help="the papers' comparisons over datasets x methods x targets x IPC x seeds "
@@ -143,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--preset",
         default="embedded",
-        choices=["embedded", "inits", "ablation", "sweeps", "architectures", "smoke", "paper"],
+        choices=list(PRESETS),
         help="named configuration (default: %(default)s, the committed CPU table; inits: "
         "Colored MNIST BG, DM, every target from both starts; all CPU-sized but paper: the "
         "COBRA paper's Table 1 at its authors' budgets, on the datasets under --data-root, "
@@ -153,7 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", default="skdistill-benchmark", help="output folder (default: %(default)s)"
     )
-    from ._benchmark import DATASETS, TARGET_LABELS
+    _add_benchmark_grid(bench)
+    bench.add_argument("--device", help="'auto', 'cpu' or 'cuda'")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    bench.set_defaults(func=_benchmark)
+
+
+def _add_benchmark_grid(bench):
+    """The options of ``benchmark`` that override the configuration's grid."""
+    from .benchmark import BASELINES, DATASETS
+    from .methods import METHODS
+    from .nn import ARCHITECTURES
+    from .targets import TARGETS
 
     bench.add_argument("--datasets", nargs="+", choices=list(DATASETS))
     bench.add_argument(
@@ -168,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply every iteration and epoch count by F (e.g. 0.01 for a quick look; "
         "stated in the table header)",
     )
-    bench.add_argument("--methods", nargs="+", choices=["dm", "dc", "idc"])
-    bench.add_argument("--targets", nargs="+", choices=list(TARGET_LABELS))
+    bench.add_argument("--methods", nargs="+", choices=list(METHODS))
+    bench.add_argument("--targets", nargs="+", choices=list(TARGETS))
     bench.add_argument("--ipc", nargs="+", type=int, help="synthetic samples per class")
     bench.add_argument("--seeds", type=int, help="seeds per cell")
     bench.add_argument(
@@ -178,23 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--architectures",
         nargs="+",
-        choices=["convnet", "mlp", "alexnet", "vgg11", "resnet18", "logreg"],
+        choices=[*ARCHITECTURES, "logreg"],
         help="evaluation models (images: convnet by default; tables: logreg)",
     )
-    bench.add_argument(
-        "--baselines",
-        nargs="*",
-        choices=["full", "random", "random_balanced", "fairlearn", "rf", "df", "mf"],
-    )
-    bench.add_argument("--device", help="'auto', 'cpu' or 'cuda'")
-    bench.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
-    bench.set_defaults(func=_benchmark)
-    datasets = sub.add_parser(
-        "datasets",
-        help="list the biased datasets available offline and those that need a local folder",
-    )
-    datasets.set_defaults(func=_datasets)
-    return parser
+    bench.add_argument("--baselines", nargs="*", choices=list(BASELINES))
 
 
 def main(argv=None) -> int:
@@ -203,6 +243,6 @@ def main(argv=None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, MissingDependency) as exc:
         print(f"skdistill: error: {exc}", file=sys.stderr)
         return 2

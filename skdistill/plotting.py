@@ -1,7 +1,8 @@
 """Plots: fairness-accuracy trade-offs, sweeps, t-SNE embeddings and grids of synthetic images.
 
 Functions draw on a matplotlib ``Axes`` (a new ``Figure`` when none is given, without
-pyplot, so they work headless) and return it.
+pyplot, so they work headless) and return it. matplotlib is optional:
+``pip install "skdistill[plot]"``.
 """
 
 from __future__ import annotations
@@ -9,15 +10,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib import colormaps
-from matplotlib.figure import Figure
 from torchvision.utils import make_grid
 
 from ._data import fit_codec
+from ._optional import import_optional
+
+
+def new_figure(figsize):
+    """A matplotlib ``Figure`` with constrained layout, drawn without pyplot.
+
+    matplotlib is an optional dependency (``pip install "skdistill[plot]"``); a clear
+    ``ImportError`` says so when it is missing.
+    """
+    figure = import_optional("matplotlib.figure", "plot", "skdistill.plotting")
+    return figure.Figure(figsize=figsize, layout="constrained")
+
+
+def _tab10():
+    return import_optional("matplotlib", "plot", "skdistill.plotting").colormaps["tab10"]
 
 
 def _new_axes(figsize):
-    return Figure(figsize=figsize, layout="constrained").add_subplot()
+    return new_figure(figsize).add_subplot()
 
 
 def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
@@ -38,7 +52,7 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     Axes
     """
     ax = ax if ax is not None else _new_axes((6, 4.5))
-    cmap = colormaps["tab10"]
+    cmap = _tab10()
     x = 100 * table["eod_max_mean"].to_numpy(dtype=float)
     y = 100 * table["accuracy_mean"].to_numpy(dtype=float)
     offsets = _label_offsets(x, y)
@@ -167,9 +181,9 @@ def plot_metric_curves(frame: pd.DataFrame, *, x, ax=None, title=None, xlabel=No
         The EOD_M and accuracy panels.
     """
     if ax is None:
-        fig = Figure(figsize=(10, 4), layout="constrained")
+        fig = new_figure((10, 4))
         ax = fig.subplots(1, 2)
-    cmap = colormaps["tab10"]
+    cmap = _tab10()
     for i, (entry, rows) in enumerate(frame.groupby("entry", sort=False)):
         rows = rows.sort_values(x)
         for panel, metric in zip(ax, ("eod_max", "accuracy")):
@@ -222,11 +236,11 @@ def plot_embedding(features, y, sensitive_features, *, axes=None, title=None, ra
         features
     )
     if axes is None:
-        fig = Figure(figsize=(9, 4.4), layout="constrained")
+        fig = new_figure((9, 4.4))
         axes = fig.subplots(1, 2)
     for panel, values, name in zip(axes, (y, sensitive_features), ("class", "group")):
         values = np.asarray(values)
-        cmap = colormaps["tab10"]
+        cmap = _tab10()
         for i, v in enumerate(np.unique(values)):
             keep = values == v
             panel.scatter(*points[keep].T, s=6, color=cmap(i % 10), label=str(v))
@@ -253,7 +267,7 @@ def plot_training_curves(curves, *, title=None):
     ndarray of Axes
         The loss and the accuracy axes.
     """
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    fig = new_figure((8, 3.2))
     axes = fig.subplots(1, 2)
     for k, curve in enumerate(curves):
         curve = pd.DataFrame(curve)

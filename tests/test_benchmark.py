@@ -1,11 +1,28 @@
+import importlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.image import imread
+from sklearn.utils._param_validation import StrOptions
 
-from skdistill._benchmark import load_benchmark_dataset, make_config, plan, run_benchmark
+from skdistill import BarycentricDistiller
+from skdistill.benchmark import (
+    BUDGETS,
+    FALLBACK_BUDGETS,
+    Row,
+    load_benchmark_dataset,
+    make_config,
+    method_label,
+    plan,
+    run_benchmark,
+    target_label,
+)
+from skdistill.benchmark.config import FULL_EPOCHS, cell_budget
 from skdistill.cli import main
+from skdistill.methods import METHODS, DistributionMatching
+from skdistill.targets import TARGETS, FairDDTarget
 
 TINY_BUDGETS = {
     "digits": dict(n_iter=2, batch_real=8, net_width=8, eval_epochs=1, full_epochs=1),
@@ -78,9 +95,7 @@ def test_sets_are_scored_as_learnt_by_several_models_and_full_records_its_curve(
 
 
 def test_summary_pools_seeds_and_evaluation_runs():
-    import pandas as pd
-
-    from skdistill._benchmark import summarise
+    from skdistill.benchmark import summarise
 
     runs = [[{"accuracy": a, "eod_max": 0.1, "eod_mean": 0.05} for a in (0.5, 0.7)]] * 2
     records = pd.DataFrame(
@@ -180,3 +195,87 @@ def test_gap_sweep_corrupts_all_but_the_majority_colour():
     assert changed_test[clean.A_test != majority].all()
     with pytest.raises(ValueError, match="image datasets"):
         load_benchmark_dataset("german", gap=1)
+
+
+class ToyMatching(DistributionMatching):
+    """A method that no table of the benchmark lists."""
+
+    name = "toy"
+
+
+class ToyTarget(FairDDTarget):
+    """A target that no table of the benchmark lists."""
+
+    name = "toy"
+    label = "Toy"
+
+
+@pytest.fixture
+def toy_registry(monkeypatch):
+    """A toy method and a toy target registered as a plugin would register them."""
+    monkeypatch.setitem(METHODS, "toy", ToyMatching)
+    monkeypatch.setitem(TARGETS, "toy", ToyTarget)
+    # the estimator's parameter constraints are built at import: let them see the toys too
+    constraints = BarycentricDistiller._parameter_constraints
+    monkeypatch.setitem(constraints, "method", [StrOptions(set(METHODS))])
+    monkeypatch.setitem(constraints, "target", [StrOptions(set(TARGETS))])
+
+
+def test_a_registered_method_and_target_run_through_the_benchmark(toy_registry, tmp_path):
+    config = tmp_path / "toy.json"
+    tiny = {"tabular": {"n_iter": 2, "batch_real": 16, "net_width": 8}}
+    config.write_text(
+        json.dumps(
+            {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1, "budgets": tiny}
+        )
+    )
+    out = tmp_path / "out"
+    args = ["benchmark", "--config", str(config), "--methods", "toy", "--targets", "vanilla"]
+    args += ["toy", "--baselines", "random", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["entry"] for r in records] == ["RANDOM", "TOY · vanilla", "TOY · Toy"]
+    assert all(0 <= r["accuracy"] <= 1 for r in records)
+    text = (out / "results.md").read_text()
+    assert "| TOY · Toy |" in text
+    assert '"tabular/toy"' in text  # its fallback budget is stated with the others
+
+
+def test_a_method_without_a_budget_gets_the_fallback_of_its_data_size(toy_registry):
+    config = make_config(datasets=["german", "digits-bg"], methods=["toy"], targets=["toy"])
+    assert cell_budget(config, "german", "toy") == FALLBACK_BUDGETS["tabular"]
+    assert cell_budget(config, "digits-bg", "toy") == FALLBACK_BUDGETS["digits"]
+    assert cell_budget(config, "c-mnist-bg", "toy") == dict(
+        FALLBACK_BUDGETS["paper"], full_epochs=FULL_EPOCHS
+    )
+    assert cell_budget(config, "german", "dm") == BUDGETS[("tabular", "dm")]
+    assert target_label("toy") == "Toy" and method_label("toy") == "TOY"
+    with pytest.raises(ValueError, match="unknown method"):
+        make_config(methods=["imaginary"])
+
+
+def test_demo_takes_any_registered_method_and_target(toy_registry, tmp_path):
+    args = ["demo", "--method", "toy", "--targets", "toy", "--n-iter", "2", "--seeds", "1"]
+    assert main([*args, "--out", str(tmp_path), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "results_toy.csv", index_col=0)
+    assert list(table.index) == ["full", "random", "toy"]
+    assert (
+        "method=toy, ipc=10, n_iter=2, batch_real=256"
+        in (tmp_path / "adult_toy_report.md").read_text()
+    )
+
+
+def test_the_plan_is_the_table_of_rows(monkeypatch):
+    config = make_config(datasets=["german"], methods=["dm"], targets=["cobra"], ipc=[2, 3])
+    config["baselines"] = ["random", "df"]
+    entries = [t["entry"] for tasks in plan(config).values() for t in tasks]
+    # per seed: RANDOM and DM at both IPC, DF at the first IPC only
+    assert (
+        entries
+        == ["RANDOM", "DM · COBRA", "DM · DF (loss reweighting)", "RANDOM", "DM · COBRA"] * 3
+    )
+    plan_module = importlib.import_module("skdistill.benchmark.plan")  # `plan` is the function
+    extra = Row("random", "RANDOM (twice)", first_seed=True)
+    monkeypatch.setattr(plan_module, "ROWS", (*plan_module.ROWS, extra))
+    entries = [t["entry"] for tasks in plan(config).values() for t in tasks]
+    assert entries.count("RANDOM (twice)") == 2  # the first seed, both IPC

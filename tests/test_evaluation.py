@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.tree import DecisionTreeClassifier
 
 from skdistill.baselines import random_subset
 from skdistill.evaluation import evaluate_synthetic
+from skdistill.nn import build_network, reinitialize_
+from skdistill.nn._sgd import train_epochs
 
 
 def test_tabular_evaluation_with_any_sklearn_classifier(tabular):
@@ -106,3 +109,36 @@ def test_sample_weight_changes_training_and_is_validated(tabular, images):
     X, y, groups = tabular
     with pytest.raises(ValueError, match="non-negative"):
         evaluate_synthetic(X, y, X, y, groups, sample_weight=-np.ones(len(y)))
+
+
+def _trained(chunk, sample_weight=None, curve=None):
+    """An MLP trained three epochs by the one SGD loop, on fixed random data."""
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(70, 5, generator=gen), torch.randint(0, 3, (70,), generator=gen)
+    network = reinitialize_(build_network((5,), 3, width=8), 0)
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9)
+    train_epochs(
+        network,
+        X,
+        y,
+        optimizer,
+        epochs=3,
+        generator=torch.Generator().manual_seed(1),
+        batch_size=32,
+        chunk=chunk,
+        sample_weight=sample_weight,
+        curve=curve,
+    )
+    return torch.cat([p.detach().reshape(-1) for p in network.parameters()])
+
+
+def test_one_sgd_loop_chunks_weights_and_curves():
+    whole = _trained(None)
+    # chunks add up to the mini-batch gradient; unit weights change nothing at all
+    torch.testing.assert_close(_trained(5), whole, rtol=1e-5, atol=1e-6)
+    assert torch.equal(_trained(None, sample_weight=torch.ones(70)), whole)
+    assert not torch.equal(_trained(None, sample_weight=torch.linspace(0, 2, 70)), whole)
+    curve = []
+    assert torch.equal(_trained(None, curve=curve), whole)  # watching does not train
+    assert [c["epoch"] for c in curve] == [1, 2, 3]
+    assert all(0 <= c["accuracy"] <= 1 and c["loss"] > 0 for c in curve)

@@ -121,7 +121,7 @@ def _reference_colour(groups):
 @pytest.mark.parametrize("severity", [0, 1, 3])
 def test_gap_sweep_corrupts_the_test_split_like_the_training_split(severity):
     """The GAP sweep's corrupted group looks different in train AND test (COBRA paper, 5.2)."""
-    from skdistill._benchmark import load_benchmark_dataset
+    from skdistill.benchmark import load_benchmark_dataset
 
     clean = load_benchmark_dataset("digits-bg")
     gapped = load_benchmark_dataset("digits-bg", gap=severity)

@@ -5,8 +5,9 @@ import json
 import pytest
 from test_dataset_loaders import write_cifar, write_mnist
 
-from skdistill._benchmark import make_config, plan, run_benchmark
-from skdistill._paper import PAPER_BUDGETS, TABLE1_DATASETS, scaled
+from skdistill.benchmark import make_config, plan, run_benchmark
+from skdistill.benchmark.config import PAPER_BUDGETS, scaled
+from skdistill.benchmark.data import TABLE1_DATASETS
 from skdistill.cli import main
 
 DATASETS = ["c-mnist-bg", "utkface"]  # utkface: no folder (cifar10-s: in the CLI test)

@@ -1,5 +1,9 @@
+import re
+import sys
+
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
@@ -56,3 +60,13 @@ def test_synthetic_grid_shows_every_class(tmp_path):
     assert shown.shape[:2] == (2 + 3 * (8 + 2), 2 + 4 * (8 + 2))  # 3 rows x 4 columns of tiles
     ax.figure.savefig(tmp_path / "grid.png")
     assert imread(tmp_path / "grid.png").std() > 0
+
+
+def test_plots_without_matplotlib_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # makes the import fail
+    table = pd.DataFrame(
+        {"accuracy_mean": [0.8], "accuracy_std": [0.0], "eod_max_mean": [0.1], "eod_max_std": [0]},
+        index=["cobra"],
+    )
+    with pytest.raises(ImportError, match=re.escape('pip install "skdistill[plot]"')):
+        plot_fairness_accuracy(table)

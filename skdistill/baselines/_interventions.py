@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from .._data import check_lengths, encode_groups, encode_labels, fit_codec
-from .._distiller import resolve_device
+from .._device import resolve_device
 from ..evaluation import predict_codes, train_network
 from ..nn import build_network
 

@@ -12,7 +12,8 @@ corruptions :func:`corrupt_groups` and :func:`hide_groups`.
 
 from ..groups import corrupt_groups, hide_groups
 from ._adult import adult_preprocessor, load_adult
-from ._colored_mnist import COLOR_NAMES, PALETTE, colorize, load_colored_mnist
+from ._colored_mnist import load_colored_mnist
+from ._colors import COLOR_NAMES, PALETTE, colorize
 from ._digits import load_colored_digits
 from ._folders import (
     LAYOUTS,

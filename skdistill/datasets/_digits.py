@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from ._colored_mnist import PALETTE, colored_bunch
+from ._colors import PALETTE, colored_bunch
 
 DESCR = """Colored Digits ({variant}) from scikit-learn's 1,797 8x8 handwritten digits.
 

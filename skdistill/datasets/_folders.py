@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from ._colored_mnist import PALETTE, colored_bunch
+from .._optional import import_optional
+from ._colors import PALETTE, colored_bunch
 
 MSG_MISSING = (
     "{name} was not found under root={root!r}: expected {layout}. Put the files there "
@@ -52,8 +53,7 @@ def _missing(name, root, download_possible):
 
 def _read_images(paths, size):
     """Decode image files into one uint8 ``(N, 3, size, size)`` array (antialiased resize)."""
-    from PIL import Image
-
+    Image = import_optional("PIL.Image", "datasets", "reading image files")
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, path in enumerate(paths):
         with Image.open(path) as image:

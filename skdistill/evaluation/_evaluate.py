@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import Bunch, check_random_state
 
 from .._data import check_lengths, encode_labels, fit_codec
-from .._distiller import resolve_device
+from .._device import resolve_device
 from ..methods.augment import make_augment
 from ..metrics import fairlearn_crosscheck, fairness_report, residual_diagnostics
 from ..nn import ARCHITECTURES, build_model
@@ -201,6 +201,40 @@ def evaluate_synthetic(
         ``(metric, "mean"|"std")`` index), all in [0, 1]; with ``curves``, also ``curves``
         (one DataFrame per run: epoch, loss, accuracy).
     """
+    model = _check_evaluation(
+        X_train, y_train, X_test, y_test, sensitive_features_test, model, augment, sample_weight
+    )
+    dev = resolve_device(device)
+    seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_runs)
+    train_kw = dict(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        net_width=net_width,
+        net_depth=net_depth,
+        augment=augment,
+        sample_weight=sample_weight,
+    )
+    rows, training_curves = [], []
+    for run, seed in enumerate(seeds):
+        curve = [] if curves and isinstance(model, str) else None
+        y_pred = _fit_predict(model, X_train, y_train, X_test, int(seed), dev, curve, train_kw)
+        if curve is not None:
+            training_curves.append(pd.DataFrame(curve))
+        rows.append({"run": run, **_scores(np.asarray(y_test), y_pred, sensitive_features_test)})
+    runs = pd.DataFrame(rows)
+    metrics = runs.drop(columns="run")
+    summary = pd.concat({"mean": metrics.mean(), "std": metrics.std(ddof=0)}).swaplevel()
+    result = Bunch(runs=runs, summary=summary.sort_index())
+    if curves:
+        result.curves = training_curves
+    return result
+
+
+def _check_evaluation(
+    X_train, y_train, X_test, y_test, sensitive_features_test, model, augment, sample_weight
+):
+    """Check the inputs of :func:`evaluate_synthetic`; return the model (``"auto"`` resolved)."""
     if sample_weight is None:
         check_lengths(X_train=X_train, y_train=y_train)
     else:
@@ -208,7 +242,6 @@ def evaluate_synthetic(
         if np.any(np.asarray(sample_weight, dtype=float) < 0):
             raise ValueError("sample_weight must be non-negative.")
     check_lengths(X_test=X_test, y_test=y_test, sensitive_features_test=sensitive_features_test)
-    dev = resolve_device(device)
     image = np.ndim(X_train) > 2
     if model == "auto":
         model = "convnet" if image else LogisticRegression(max_iter=1000)
@@ -222,52 +255,31 @@ def evaluate_synthetic(
             "augment applies to the evaluation of images by a convolutional architecture; "
             "leave it None."
         )
-    seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max, size=n_runs)
-    y_true = np.asarray(y_test)
-    rows, training_curves = [], []
-    for run, seed in enumerate(seeds):
-        if isinstance(model, str):
-            curve = [] if curves else None
-            y_pred = _fit_predict_torch(
-                model,
-                X_train,
-                y_train,
-                X_test,
-                int(seed),
-                dev,
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
-                net_width=net_width,
-                net_depth=net_depth,
-                augment=augment,
-                sample_weight=sample_weight,
-                curve=curve,
-            )
-            if curves:
-                training_curves.append(pd.DataFrame(curve))
-        else:
-            est = clone(model)
-            if "random_state" in est.get_params():
-                est.set_params(random_state=int(seed))
-            fit_kw = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
-            y_pred = est.fit(X_train, y_train, **fit_kw).predict(X_test)
-        check = fairlearn_crosscheck(y_true, y_pred, sensitive_features=sensitive_features_test)
-        rows.append(
-            {
-                "run": run,
-                "accuracy": accuracy_score(y_true, y_pred),
-                "eod_max": check.eod_max,
-                "eod_mean": check.eod_mean,
-                "eod_max_fairlearn": check.eod_max_fairlearn,
-                "eod_mean_fairlearn": check.eod_mean_fairlearn,
-                **fairness_report(y_true, y_pred, sensitive_features=sensitive_features_test),
-            }
+    return model
+
+
+def _fit_predict(model, X_train, y_train, X_test, seed, device, curve, train_kw):
+    """Predictions on ``X_test`` of ``model`` (a name or a classifier) trained with ``seed``."""
+    if isinstance(model, str):
+        return _fit_predict_torch(
+            model, X_train, y_train, X_test, seed, device, curve=curve, **train_kw
         )
-    runs = pd.DataFrame(rows)
-    metrics = runs.drop(columns="run")
-    summary = pd.concat({"mean": metrics.mean(), "std": metrics.std(ddof=0)}).swaplevel()
-    result = Bunch(runs=runs, summary=summary.sort_index())
-    if curves:
-        result.curves = training_curves
-    return result
+    est = clone(model)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=seed)
+    sample_weight = train_kw["sample_weight"]
+    fit_kw = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
+    return est.fit(X_train, y_train, **fit_kw).predict(X_test)
+
+
+def _scores(y_true, y_pred, sensitive_features):
+    """Accuracy, equalized odds (and their fairlearn recomputation) and the other criteria."""
+    check = fairlearn_crosscheck(y_true, y_pred, sensitive_features=sensitive_features)
+    return {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "eod_max": check.eod_max,
+        "eod_mean": check.eod_mean,
+        "eod_max_fairlearn": check.eod_max_fairlearn,
+        "eod_mean_fairlearn": check.eod_mean_fairlearn,
+        **fairness_report(y_true, y_pred, sensitive_features=sensitive_features),
+    }

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..methods._base import CPU_CHUNK
+from .._device import CPU_CHUNK
 from ..nn import reinitialize_
+from ..nn._sgd import train_epochs
 
 CPU = torch.device("cpu")
 
@@ -51,36 +51,21 @@ def train_network(
     if sample_weight is not None:
         weight = torch.as_tensor(sample_weight, dtype=torch.float32)
         weight = weight / weight.mean()
-    chunk = CPU_CHUNK if device.type == "cpu" else batch_size
-    n = X.shape[0]
-    for epoch in range(epochs):
-        seen = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, samples
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            xb, yb = X[idx].to(device), y[idx].to(device)
-            wb = None if weight is None else weight[idx].to(device)
-            if augment is not None:
-                with torch.no_grad():
-                    xb = augment(xb, gen)
-            optimizer.zero_grad(set_to_none=True)
-            for i in range(0, xb.shape[0], chunk):
-                logits = network(xb[i : i + chunk])
-                loss = F.cross_entropy(logits, yb[i : i + chunk], reduction="none")
-                if curve is not None:
-                    with torch.no_grad():
-                        hits = (logits.argmax(1) == yb[i : i + chunk]).sum()
-                        seen += torch.stack([loss.sum(), hits, torch.tensor(len(loss))]).cpu()
-                if wb is not None:
-                    loss = loss * wb[i : i + chunk]
-                (loss.sum() / xb.shape[0]).backward()
-            optimizer.step()
-        scheduler.step()
-        if curve is not None:
-            loss_sum, correct, count = seen.tolist()
-            curve.append(
-                {"epoch": epoch + 1, "loss": loss_sum / count, "accuracy": correct / count}
-            )
+    train_epochs(
+        network,
+        X,
+        y,
+        optimizer,
+        epochs=epochs,
+        generator=gen,
+        batch_size=batch_size,
+        device=device,
+        augment=augment,
+        chunk=CPU_CHUNK if device.type == "cpu" else batch_size,
+        sample_weight=weight,
+        scheduler=scheduler,
+        curve=curve,
+    )
     return network.eval()
 
 

@@ -4,68 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
+from .._device import CPU_CHUNK
 from ..targets import CloudPlan, RowPlan
-
-#: Samples per forward pass on the CPU. Instance-normalised networks treat every sample on its
-#: own, so splitting a batch changes no result, while activations that stay in cache make the
-#: memory-bound layers (norm, ReLU, pooling) about twice as fast on a 2-core CPU.
-CPU_CHUNK = 32
-
-#: Bytes of a pass's first activation under which a CPU pass may hold up to twice
-#: :data:`CPU_CHUNK` samples (small images, narrow networks: per-call overhead dominates).
-SMALL_PASS_BYTES = 2 * 2**20
-
 
 MSG_PLAN_KIND = (
     "method={method!r} takes plans of kind {kinds}, not {kind!r}: its target needs a method "
     "that computes per-sample representations."
 )
-
-
-def cpu_chunk(network, sample_shape):
-    """Samples per CPU pass for ``network``.
-
-    :data:`CPU_CHUNK`, or up to twice that when the first layer's output is small enough that
-    :data:`SMALL_PASS_BYTES` hold more samples.
-    """
-    first = next(
-        m for m in network.modules() if next(m.parameters(recurse=False), None) is not None
-    )
-    size = []
-    handle = first.register_forward_hook(lambda m, a, out: size.append(out[0].numel()))
-    try:
-        with torch.no_grad():
-            network(torch.zeros(1, *sample_shape, device=next(network.parameters()).device))
-    finally:
-        handle.remove()
-    fits = SMALL_PASS_BYTES // (4 * size[0])
-    return int(min(max(fits, CPU_CHUNK), 2 * CPU_CHUNK))
-
-
-def chunked(fn, x, chunk):
-    """``fn(x)`` computed ``chunk`` samples at a time (all at once when ``chunk`` is None)."""
-    if chunk is None or x.shape[0] <= chunk:
-        return fn(x)
-    return torch.cat([fn(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
-
-
-def train_epochs(network, optimizer, x, labels, epochs, generator, augment=None, batch_size=256):
-    """Train ``network`` with cross-entropy for ``epochs`` epochs on ``(x, labels)``.
-
-    Every epoch visits the samples in a fresh random order (from ``generator``) in batches of
-    ``batch_size``; ``augment`` (a :class:`~skdistill.methods.DSA` or None) transforms each
-    batch with its own draws, as the references' unseeded ``DiffAugment``.
-    """
-    for _ in range(epochs):
-        order = torch.randperm(x.shape[0], generator=generator).to(x.device)
-        for start in range(0, x.shape[0], batch_size):
-            idx = order[start : start + batch_size]
-            batch = x[idx] if augment is None else augment(x[idx], generator)
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(network(batch), labels[idx]).backward()
-            optimizer.step()
 
 
 class Method:
@@ -95,6 +41,8 @@ class Method:
     """
 
     name = "base"
+    #: Display name in reports (tables, figures); the name in capitals when None.
+    label = None
     #: Estimator options the method takes (others are refused with a clear error).
     options = frozenset()
     #: Accepted ``distance`` values (the first is the default).

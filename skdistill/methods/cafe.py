@@ -15,8 +15,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._device import chunked, cpu_chunk
 from ..nn import build_network, reinitialize_
-from ._base import Method, chunked, cpu_chunk, train_epochs
+from ..nn._sgd import train_epochs
+from ._base import Method
 from .dc import reference_loops
 from .dm import weighted_row_sums
 
@@ -254,12 +256,12 @@ class FeatureAlignment(Method):
         self.network.requires_grad_(True).train()
         train_epochs(
             self.network,
-            self.optimizer,
             synthetic,
             labels,
-            self.inner_loop,
-            self.generator,
-            self.augment,
+            self.optimizer,
+            epochs=self.inner_loop,
+            generator=self.generator,
+            augment=self.augment,
         )
         self.network.requires_grad_(False)
 

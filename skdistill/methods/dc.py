@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._device import cpu_chunk
 from ..nn import build_network, reinitialize_
-from ._base import Method, cpu_chunk, train_epochs
+from ..nn._sgd import train_epochs
+from ._base import Method
 from ._rowgrad import RowGradients, weighted_cross_entropy
 
 #: The reference (outer_loop, inner_loop) schedule per IPC.
@@ -286,10 +288,10 @@ class GradientMatching(Method):
         self.network.train()
         train_epochs(
             self.network,
-            self.optimizer,
             x_all,
             labels,
-            self.inner_loop,
-            self.generator,
-            self.augment,
+            self.optimizer,
+            epochs=self.inner_loop,
+            generator=self.generator,
+            augment=self.augment,
         )

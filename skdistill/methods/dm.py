@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from .._device import chunked
 from ..nn import build_network, reinitialize_
-from ._base import Method, chunked, train_epochs
+from ..nn._sgd import train_epochs
+from ._base import Method
 
 
 def weighted_row_sums(values, plan, *, start=0, out=None):
@@ -85,7 +87,14 @@ class DistributionMatching(Method):
         labels = torch.as_tensor(synthetic_labels, device=x_all.device)
         self.network.requires_grad_(True).train()
         optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
-        train_epochs(self.network, optimizer, x_all, labels, self.net_warmup_epochs, self.generator)
+        train_epochs(
+            self.network,
+            x_all,
+            labels,
+            optimizer,
+            epochs=self.net_warmup_epochs,
+            generator=self.generator,
+        )
         self.network.requires_grad_(False)
 
     def real_representations(self, x):

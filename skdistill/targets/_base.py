@@ -117,6 +117,8 @@ class Target:
     """
 
     name = "base"
+    #: Display name in reports (tables, figures); the registry name when None.
+    label = None
     stratified = True
     #: Kind of plan returned by :meth:`plan` (a key of :data:`PLAN_KINDS`); a method takes
     #: the kinds in its ``plan_kinds``.

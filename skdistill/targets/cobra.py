@@ -38,6 +38,7 @@ class CobraTarget(Target):
     """
 
     name = "cobra"
+    label = "COBRA"
     stratified = True
 
     def __init__(self, barycenter="mean", weights=None, delta=1.0):

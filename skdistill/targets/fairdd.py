@@ -11,6 +11,7 @@ class FairDDTarget(Target):
     """
 
     name = "fairdd"
+    label = "FairDD"
     stratified = True
 
     def plan(self, classes, groups, n_classes, n_groups):

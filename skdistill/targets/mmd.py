@@ -148,6 +148,7 @@ class MMDTarget(GroupCloudTarget):
     """
 
     name = "mmd"
+    label = "MMD"
 
     def __init__(self, kernel="gaussian", bandwidths=BANDWIDTHS):
         if kernel not in KERNELS:

@@ -16,6 +16,7 @@ class ReweightedTarget(Target):
     """
 
     name = "reweighted"
+    label = "DF"
     stratified = False
 
     def plan(self, classes, groups, n_classes, n_groups):

@@ -21,4 +21,5 @@ class UniformTarget(ClassMeanTarget):
     """
 
     name = "uniform"
+    label = "uniform"
     stratified = True

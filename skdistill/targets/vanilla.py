@@ -7,4 +7,5 @@ class VanillaTarget(ClassMeanTarget):
     """Match the class mean, ``Phi_{T_y} = sum_a pi_{a|y} Phi_{T_{a|y}}`` (group-size weighted)."""
 
     name = "vanilla"
+    label = "vanilla"
     stratified = False

@@ -140,6 +140,7 @@ class WassersteinTarget(GroupCloudTarget):
     """
 
     name = "wasserstein"
+    label = "Wasserstein"
 
     def __init__(self, max_iter=100):
         import_ot()  # fail when the target is built, not in the middle of a fit
