@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 import time
 import warnings
@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_random_state
+from sklearn.utils import TransformerTags, check_scalar
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from ._data import (
     MSG_Y_REQUIRED,
@@ -27,24 +26,23 @@ from ._data import (
     encode_labels,
     fit_codec,
     read_dataset,
+    recode,
     scalar,
 )
+from ._engine import FitData, build_engine, history_frame
 from ._persistence import (
     CheckpointFolder,
     fingerprint_tensor,
     read_checkpoint,
     save_estimator,
     save_synthetic_set,
-    write_checkpoint,
 )
 from ._resources import limit_threads, resolve_threads
-from ._sampling import ClassGroupIndex
-from .groups import kmeans_impute
+from .callbacks import Checkpoint, ProgressBar, check_callbacks
 from .methods import METHODS
 from .methods.augment import DSA, make_augment
 from .nn import NORMS, min_image_size
 from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
-from .targets._base import reweight_plan
 
 MSG_DEVICE_UNKNOWN = (
     "device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
@@ -93,9 +91,13 @@ MSG_TARGET_METHOD = (
     "method that takes it ({methods}), or a target that method={method!r} takes ({targets})."
 )
 MSG_IMAGES_ONLY = "{what} needs images, but X is tabular; leave it unset for tabular data."
-MSG_NONFINITE_LOSS = (
-    "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
-    "iteration is kept on the estimator. Lower lr (now {lr}) and fit again."
+MSG_PARTIAL_PARAMS = (
+    "partial_fit continues the fit made with other parameters ({params}); set them back, or "
+    "call fit to start afresh with the new ones."
+)
+MSG_PARTIAL_DATA = (
+    "partial_fit continues a fit on {what}; pass data like the first fit's, or call fit to "
+    "start afresh on these."
 )
 
 
@@ -253,6 +255,11 @@ class BarycentricDistiller(BaseEstimator):
         cores; ``-1``: all of them. A fixed share, never the current load: results can
         depend on the thread count (the order of floating-point sums), and the same seed on
         the same machine gives the same synthetic set.
+    callbacks : list of Callback or None, default=None
+        :class:`skdistill.callbacks.Callback` objects called at fit begin, after every
+        iteration and at fit end, after the distiller's own (progress bar with ``verbose``,
+        checkpoints with ``checkpoint_dir``); e.g.
+        :class:`~skdistill.callbacks.EarlyStopping`.
 
     Attributes
     ----------
@@ -324,6 +331,7 @@ class BarycentricDistiller(BaseEstimator):
         "checkpoint_dir": [str, os.PathLike, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "n_threads": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1}), None],
+        "callbacks": [list, None],
     }
 
     def __init__(
@@ -356,6 +364,7 @@ class BarycentricDistiller(BaseEstimator):
         checkpoint_dir=None,
         checkpoint_every=100,
         n_threads=None,
+        callbacks=None,
     ):
         self.method = method
         self.target = target
@@ -384,6 +393,7 @@ class BarycentricDistiller(BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.n_threads = n_threads
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
@@ -428,8 +438,46 @@ class BarycentricDistiller(BaseEstimator):
             warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
         folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
-            data = self._validate_inputs(X, y, sensitive_features, sample_weight)
-            self._fit_synthetic(**data, resume=resume, folder=folder)
+            data, target, device = self._validate_inputs(X, y, sensitive_features, sample_weight)
+            self._fit(data, target, device, self.n_iter, folder=folder, resume=resume)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, *, sensitive_features=None, sample_weight=None, n_iter=1):
+        """Continue the fit for ``n_iter`` more iterations (a first call starts one).
+
+        The synthetic set, its optimiser, the random generator and the history carry over,
+        so ``fit`` with ``n_iter=n`` then ``partial_fit(..., n_iter=m)`` on the same data
+        gives exactly the synthetic set of ``fit`` with ``n_iter=n + m``. Other data may be
+        given, as to scikit-learn's ``partial_fit``: it must have the same classes (every one
+        of them), groups among ``groups_`` and the same sample shape; it is standardised as
+        the first data were. The parameters must be those of the first fit (``n_iter``,
+        ``verbose``, ``callbacks``, ``device``, ``n_threads`` and the checkpoint settings
+        may change).
+
+        Parameters
+        ----------
+        X, y, sensitive_features, sample_weight
+            As in :meth:`fit`.
+        n_iter : int, default=1
+            Iterations to add.
+
+        Returns
+        -------
+        self : BarycentricDistiller
+            The fitted estimator.
+        """
+        self._validate_params()  # scikit-learn skips it for a fitted estimator's partial_fit
+        check_scalar(n_iter, "n_iter", Integral, min_val=1)
+        self._check_method_target()
+        state = getattr(self, "_engine_state", None)
+        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
+            data, target, device = self._validate_inputs(X, y, sensitive_features, sample_weight)
+            if state is not None:
+                data = self._continued_data(data, state)
+            done = 0 if state is None else len(state["history"]["loss"])
+            self._fit(data, target, device, done + n_iter, folder=folder, state=state)
         return self
 
     def transform(self, X=None):
@@ -534,18 +582,8 @@ class BarycentricDistiller(BaseEstimator):
             sample_weight = _checked_weights(sample_weight, y_codes, classes)
         target = self._make_target(groups)
         device = resolve_device(self.device)
-        return dict(
-            sample_weight=sample_weight,
-            X=X,
-            y=y,
-            codec=codec,
-            classes=classes,
-            y_codes=y_codes,
-            groups=groups,
-            g_codes=g_codes,
-            target=target,
-            device=device,
-        )
+        data = FitData(X, y, codec, classes, y_codes, groups, g_codes, sample_weight)
+        return data, target, device
 
     def _check_method_target(self):
         """Refuse a target whose kind of plan the method cannot serve, before any work."""
@@ -602,201 +640,97 @@ class BarycentricDistiller(BaseEstimator):
             raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
         return arr
 
-    def _impute_groups(self, real, g_codes, rng):
-        """Fill missing group codes (-1) by K-means on the standardised inputs."""
-        missing = g_codes < 0
-        self.group_imputation_ = None
-        if not missing.any():
-            return g_codes
-        # an in-memory tensor is used as it is; a Dataset is read once, in full
-        data = real if torch.is_tensor(real) else real[np.arange(len(real))]
-        features = data.reshape(len(real), -1).numpy()
-        k = self.n_impute_clusters or int(g_codes.max()) + 1
-        g_codes, _ = kmeans_impute(features, g_codes, k, int(rng.integers(2**31 - 1)))
-        self.group_imputation_ = {
-            "n_missing": int(missing.sum()),
-            "fraction_missing": float(missing.mean()),
-            "n_clusters": k,
-            "imputed": missing,
-            "codes": g_codes,
-        }
-        return g_codes
-
-    def _fit_synthetic(self, **data):
-        for _ in self._iterate(**data):
-            pass
-
-    def _iterate(
-        self,
-        X,
-        y,
-        codec,
-        classes,
-        y_codes,
-        groups,
-        g_codes,
-        target,
-        device,
-        resume,
-        folder=None,
-        sample_weight=None,
-    ):
-        """The fit loop as a generator that yields after every iteration.
-
-        ``folder``: the entered :class:`CheckpointFolder` of ``checkpoint_dir`` (``fit`` locks
-        it); without one, checkpoints are written directly.
-
-        Stopping it early (``close()``) stores the synthetic set of the last completed
-        iteration, as an interrupted fit does; benchmarks use it to time several estimators
-        iteration by iteration, interleaved.
-        """
-        n_classes, n_groups = classes.shape[0], groups.shape[0]
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        real = X if isinstance(X, DatasetSamples) else codec.encode(X)
-        g_codes = self._impute_groups(real, g_codes, rng)
-        index = ClassGroupIndex(y_codes, g_codes, n_classes, n_groups)
-        self._record_data_attributes(codec, classes, groups, index)
-
-        method = self._make_method(codec, n_classes, device)
-        if self.lr is None:  # the method's reference step, scaled as the target asks
-            lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
-        else:
-            lr = self.lr
-
-        if device.type == "cuda" and torch.is_tensor(real):
-            real = real.pin_memory()
-        synthetic = self._initial_synthetic(real, index, rng, method).to(device)
-        synthetic.requires_grad_(True)
-        optimizer = torch.optim.SGD([synthetic], lr=lr, momentum=0.5)
-        synthetic_labels = np.repeat(np.arange(n_classes), self.ipc)
-
-        def sample_real(n):
-            """``n`` real samples drawn uniformly (for methods that train on real data)."""
-            pick = rng.choice(y_codes.shape[0], min(n, y_codes.shape[0]), replace=False)
-            return real[pick].to(device), torch.as_tensor(y_codes[pick], device=device)
-
-        members = [index.members(c) for c in range(n_classes)]
-
-        def sample_real_class(cls, n):
-            """``min(n, n_cls)`` un-augmented real samples of class ``cls``, drawn at random."""
-            pick = rng.choice(members[cls], min(n, members[cls].shape[0]), replace=False)
-            return real[pick].to(device)
-
-        def step_images():
-            """One optimiser step on the synthetic set (for methods that step per class)."""
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        if hasattr(method, "sample_real_class"):
-            method.sample_real_class = sample_real_class
-        if hasattr(method, "step_images"):
-            method.step_images = step_images
-
-        history = {"loss": [], "seconds": []}
-        fingerprint = None
-        if self.checkpoint_dir is not None:
-            fingerprint = self._fingerprint(real, codec, y_codes, g_codes, sample_weight)
+    def _fit(self, data, target, device, n_iter, *, folder=None, resume=False, state=None):
+        """Build the engine, run it to ``n_iter`` completed iterations, store the result."""
+        engine, self.group_imputation_ = build_engine(
+            data,
+            lambda n_classes: self._make_method(data.codec, n_classes, device),
+            target,
+            ipc=self.ipc,
+            batch_real=self.batch_real,
+            lr=self.lr,
+            init=self.init,
+            device=device,
+            random_state=self.random_state,
+            n_impute_clusters=self.n_impute_clusters,
+        )
+        self._record_data_attributes(data, engine.sampler.index)
+        callbacks = [ProgressBar()] if self.verbose else []
+        if folder is not None:
+            fingerprint = self._fingerprint(engine, data)
             if resume:
-                self._restore(fingerprint, synthetic, optimizer, rng, history, method)
-        last_good = synthetic.detach().clone()
-        rng_state = rng.bit_generator.state
-        method_state = method.state_dict()
-        done = len(history["loss"])
-        offset = history["seconds"][-1] if done else 0.0
+                state = self._checkpoint_state(fingerprint, n_iter)
+            callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
+        if state is not None:
+            engine.load_state_dict(state)
         start = time.perf_counter()
-        progress = tqdm(
-            range(done, self.n_iter),
-            initial=done,
-            total=self.n_iter,
-            disable=not self.verbose,
-            desc="distilling",
+        try:
+            engine.run(n_iter, callbacks + check_callbacks(self.callbacks))
+        finally:
+            self._store(engine, data, time.perf_counter() - start)
+        if engine.status == "interrupted":
+            warnings.warn(
+                f"fit interrupted after {engine.iteration} of {n_iter} iterations; the "
+                "estimator holds the synthetic set of the last completed iteration"
+                + (" (checkpointed: fit again with resume=True)." if folder else "."),
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def _continued_data(self, data, state):
+        """``data`` encoded as the first fit's: its standardisation, classes and groups."""
+        if state["params"] != self._run_params():
+            changed = sorted(
+                k for k, v in self._run_params().items() if state["params"].get(k) != v
+            )
+            raise ValueError(MSG_PARTIAL_PARAMS.format(params=", ".join(changed)))
+        codec = self._codec
+        if data.codec.kind != codec.kind or data.codec.sample_shape != codec.sample_shape:
+            raise ValueError(MSG_PARTIAL_DATA.format(what=f"samples of shape {codec.sample_shape}"))
+        y_codes = recode(data.classes, data.y_codes, self.classes_, "classes", every=True)
+        g_codes = recode(data.groups, data.g_codes, self.groups_, "groups")
+        X = data.X
+        if isinstance(X, DatasetSamples):
+            X = DatasetSamples(X.dataset, codec, X.stats_index)
+        return dataclasses.replace(
+            data,
+            X=X,
+            codec=codec,
+            classes=self.classes_,
+            y_codes=y_codes,
+            groups=self.groups_,
+            g_codes=g_codes,
         )
 
-        def checkpoint():
-            state = {
-                "fingerprint": fingerprint,
-                "synthetic": last_good.cpu(),
-                "optimizer": _to_cpu(optimizer.state_dict()),
-                "rng": rng_state,
-                "method": method_state,
-                "history": history,
-            }
-            if folder is None:
-                write_checkpoint(self.checkpoint_dir, state)
-            else:
-                folder.write(state, len(history["loss"]))
+    def _run_params(self):
+        """The parameters a run depends on (all but the free ones), as text."""
+        free = {
+            "n_iter",
+            "verbose",
+            "device",
+            "checkpoint_dir",
+            "checkpoint_every",
+            "n_threads",
+            "callbacks",
+        }
+        return {k: repr(v) for k, v in self.get_params().items() if k not in free}
 
-        try:
-            for it in progress:
-                value = 0.0
-                for step in range(method.outer_loop):
-                    if step:
-                        method.inner_update(synthetic.detach(), synthetic_labels, sample_real)
-                    batch = index.sample(rng, self.batch_real, target.stratified)
-                    plan = target.plan(y_codes[batch], g_codes[batch], n_classes, n_groups)
-                    if sample_weight is not None:
-                        plan = reweight_plan(plan, sample_weight[batch])
-                    x_real = real[batch].to(device, non_blocking=True)
-                    if step == 0:
-                        method.begin_iteration(int(rng.integers(2**62)))
-                        method.prepare(synthetic.detach(), synthetic_labels)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = method.match(x_real, plan, synthetic, self.ipc).item()
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(
-                            MSG_NONFINITE_LOSS.format(value=loss, it=it, lr=lr)
-                        )
-                    optimizer.step()
-                    method.after_step(synthetic)
-                    if not torch.isfinite(synthetic).all():
-                        raise FloatingPointError(
-                            MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=lr)
-                        )
-                    value += loss / method.outer_loop
-                last_good = synthetic.detach().clone()
-                rng_state = rng.bit_generator.state
-                method_state = method.state_dict()
-                history["loss"].append(value)
-                history["seconds"].append(offset + time.perf_counter() - start)
-                progress.set_postfix(loss=f"{value:.4g}", refresh=False)
-                if fingerprint is not None and (
-                    (it + 1) % self.checkpoint_every == 0 or it + 1 == self.n_iter
-                ):
-                    checkpoint()
-                yield it
-        except KeyboardInterrupt:
-            if fingerprint is not None:
-                checkpoint()
-            warnings.warn(
-                f"fit interrupted after {len(history['loss'])} of {self.n_iter} iterations; "
-                "the estimator holds the synthetic set of the last completed iteration"
-                + (" (checkpointed: fit again with resume=True)." if fingerprint else "."),
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        finally:
-            progress.close()
-            self._store_synthetic(method.decode(last_good, self.ipc), codec, y, method)
-            self.n_iter_ = len(history["loss"])
-            self.fit_time_ = time.perf_counter() - start
-            self.history_ = pd.DataFrame({"iteration": np.arange(1, self.n_iter_ + 1), **history})
-
-    def _fingerprint(self, real, codec, y_codes, g_codes, sample_weight=None):
+    def _fingerprint(self, engine, data):
         """What a checkpoint must match to be resumed: the data and the run's parameters.
 
-        ``n_iter``, ``verbose``, ``device`` and the checkpoint settings may change.
+        ``n_iter``, ``verbose``, ``device``, ``callbacks`` and the checkpoint settings may
+        change.
         """
-        free = {"n_iter", "verbose", "device", "checkpoint_dir", "checkpoint_every", "n_threads"}
-        params = {k: repr(v) for k, v in self.get_params().items() if k not in free}
+        real, index = engine.sampler.real, engine.sampler.index
         parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
-        parts += [torch.as_tensor(np.stack([y_codes, g_codes]))]
-        parts += [torch.as_tensor(np.concatenate([codec.mean, codec.scale]))]  # scale and shift
-        if sample_weight is not None:
-            parts += [torch.as_tensor(sample_weight)]
-        return {"params": params, "data": "|".join(map(fingerprint_tensor, parts))}
+        parts += [torch.as_tensor(np.stack([index.class_codes, index.group_codes]))]
+        parts += [torch.as_tensor(np.concatenate([data.codec.mean, data.codec.scale]))]
+        if data.sample_weight is not None:
+            parts += [torch.as_tensor(data.sample_weight)]
+        return {"params": self._run_params(), "data": "|".join(map(fingerprint_tensor, parts))}
 
-    def _restore(self, fingerprint, synthetic, optimizer, rng, history, method):
+    def _checkpoint_state(self, fingerprint, n_iter):
+        """The checkpoint in ``checkpoint_dir`` to resume, checked against this fit."""
         state = read_checkpoint(self.checkpoint_dir)
         if state is None:
             warnings.warn(
@@ -805,7 +739,7 @@ class BarycentricDistiller(BaseEstimator):
                 RuntimeWarning,
                 stacklevel=4,
             )
-            return
+            return None
         for what in ("data", "params"):
             if state["fingerprint"][what] != fingerprint[what]:
                 label = "data" if what == "data" else "parameters"
@@ -820,18 +754,12 @@ class BarycentricDistiller(BaseEstimator):
                     MSG_CHECKPOINT_MISMATCH.format(dir=str(self.checkpoint_dir), what=label)
                 )
         done = len(state["history"]["loss"])
-        if done > self.n_iter:
+        if done > n_iter:
             raise ValueError(
-                f"the checkpoint holds {done} iterations, more than n_iter={self.n_iter}; "
+                f"the checkpoint holds {done} iterations, more than n_iter={n_iter}; "
                 "raise n_iter to continue it."
             )
-        with torch.no_grad():
-            synthetic.copy_(state["synthetic"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        method.load_state_dict(state.get("method", {}))
-        history["loss"][:] = state["history"]["loss"]
-        history["seconds"][:] = state["history"]["seconds"]
+        return state
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):
@@ -876,17 +804,24 @@ class BarycentricDistiller(BaseEstimator):
         check_is_fitted(self, "X_synthetic_")
         return save_synthetic_set(self, path)
 
-    def _store_synthetic(self, synthetic, codec, y, method):
-        self._codec = codec
-        self._synthetic_internal = synthetic.detach().cpu()
-        self.X_synthetic_ = codec.decode(synthetic)
-        per_class = self.ipc * method.samples_per_stored()
+    def _store(self, engine, data, seconds):
+        """Keep the synthetic set of the last completed iteration, and the engine's state."""
+        synthetic = engine.result().detach().cpu()
+        self._codec = data.codec
+        self._synthetic_internal = synthetic
+        self.X_synthetic_ = data.codec.decode(synthetic)
+        per_class = self.ipc * engine.method.samples_per_stored()
         labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(per_class)]
-        if isinstance(y, pd.Series):
-            labels = pd.Series(labels, name=y.name, dtype=y.dtype)
+        if isinstance(data.y, pd.Series):
+            labels = pd.Series(labels, name=data.y.name, dtype=data.y.dtype)
         self.y_synthetic_ = labels
+        self.n_iter_ = engine.iteration
+        self.fit_time_ = seconds
+        self.history_ = history_frame(engine.history)
+        self._engine_state = {**engine.state_dict(), "params": self._run_params()}
 
-    def _record_data_attributes(self, codec, classes, groups, index):
+    def _record_data_attributes(self, data, index):
+        classes, groups, codec = data.classes, data.groups, data.codec
         self.classes_ = classes
         self.groups_ = groups
         self.group_counts_ = pd.DataFrame(
@@ -901,34 +836,6 @@ class BarycentricDistiller(BaseEstimator):
             self.n_features_in_ = codec.sample_shape[0]
             if codec.columns is not None:
                 self.feature_names_in_ = np.asarray(codec.columns, dtype=object)
-        if self.verbose:
-            print(
-                f"[skdistill] {len(classes)} classes x {len(groups)} groups, "
-                f"{len(self.absent_cells_)} empty (class, group) cell(s) skipped"
-            )
-
-    def _initial_synthetic(self, real, index, rng, method):
-        """The starting synthetic set, ``ipc`` stored samples per class, ordered by class.
-
-        A multi-formation method (idc) packs ``factor**2`` real samples into each stored one.
-        """
-        if self.init == "noise":
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            shape = (index.n_classes * self.ipc, *real.shape[1:])
-            return torch.randn(shape, generator=gen)
-        per_stored = method.samples_per_stored()
-        chosen = []
-        for cls in range(index.n_classes):
-            members = index.members(cls)
-            n = min(self.ipc * per_stored, members.shape[0])
-            if self.init == "random_real":
-                pick = rng.choice(members, n, replace=False)
-            else:  # "balanced" (or its deprecated name "real")
-                pick = index.balanced_pick(cls, n, rng)
-            # a small class repeats samples to fill the stored slots of a multi-formation method
-            chosen.append(np.resize(pick, self.ipc * per_stored))
-        x = real[np.concatenate(chosen)].clone()
-        return x if per_stored == 1 else method.encode_initial(x)
 
     def _make_method(self, codec, n_classes, device):
         """The method object, with options that do not apply to it refused."""
@@ -1019,17 +926,6 @@ def _bounds(codec, device):
     hi = (high - codec.mean) / codec.scale
     as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)  # noqa: E731
     return as_t(lo), as_t(hi)
-
-
-def _to_cpu(state):
-    """A state dict with every tensor moved to the CPU (checkpoints load anywhere)."""
-    if torch.is_tensor(state):
-        return state.detach().cpu()
-    if isinstance(state, dict):
-        return {k: _to_cpu(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_to_cpu(v) for v in state)
-    return state
 
 
 def _copy(obj):

@@ -111,8 +111,26 @@ def assert_same_state(a, b):
         elif name == "group_imputation_" and v is not None:
             np.testing.assert_array_equal(v["imputed"], w["imputed"])
             np.testing.assert_array_equal(v["codes"], w["codes"])
+        elif name == "_engine_state":
+            assert_same_tree(v, w, name)
         else:
             assert v == w, name
+
+
+def assert_same_tree(v, w, where):
+    """Nested dicts and lists of tensors and plain values, equal leaf by leaf."""
+    if isinstance(v, dict):
+        assert sorted(v, key=repr) == sorted(w, key=repr), where
+        for key in v:
+            assert_same_tree(v[key], w[key], f"{where}[{key!r}]")
+    elif isinstance(v, (list, tuple)):
+        assert len(v) == len(w), where
+        for i, (a, b) in enumerate(zip(v, w)):
+            assert_same_tree(a, b, f"{where}[{i}]")
+    elif torch.is_tensor(v):
+        assert torch.equal(v, w) and v.dtype == w.dtype, where
+    else:
+        assert v == w and type(v) is type(w), where
 
 
 def test_save_and_load_a_fitted_distiller(tabular, tmp_path):

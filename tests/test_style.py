@@ -30,6 +30,7 @@ def test_docstring_examples_run():
             "-p",
             "no:cacheprovider",
             "skdistill/_distiller.py",
+            "skdistill/callbacks.py",
             "skdistill/metrics/_equalized_odds.py",
         ],
         cwd=ROOT,
