@@ -25,13 +25,25 @@ from .callbacks import notify
 from .groups import kmeans_impute
 
 MSG_NONFINITE_LOSS = (
-    "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
-    "iteration is kept on the estimator. Lower lr (now {lr}) and fit again."
+    "the matching loss became {value} at iteration {it}; the estimator keeps the synthetic set "
+    "of iteration {kept}, the last logged before it (log_every={log_every}). Lower lr (now "
+    "{lr}) and fit again."
 )
+
+#: Share of the device's free memory that the training data may take to be moved there once
+#: (otherwise batches are gathered on the host, from pinned memory).
+DEVICE_DATA_SHARE = 0.5
 
 
 class FitEngine:
     """One synthetic set under optimisation.
+
+    The loop never makes the host wait for the device, except every ``log_every`` iterations:
+    each iteration's loss, and whether it and the synthetic set stayed finite, are kept on
+    the device, and moved to the host in one transfer at every *log point* (an iteration
+    count divisible by ``log_every``, and the end of a run). The history therefore holds
+    every iteration's loss; a non-finite value is found at the next log point, and the
+    engine then returns to the state of the last log point before it.
 
     Parameters
     ----------
@@ -46,11 +58,14 @@ class FitEngine:
         Learning rate of the synthetic samples (SGD, momentum 0.5).
     ipc : int
         Stored synthetic samples per class.
+    log_every : int, default=1
+        Iterations between log points.
 
     Attributes
     ----------
     history : dict
-        ``{"loss": [...], "seconds": [...]}``, one entry per completed iteration.
+        ``{"loss": [...], "seconds": [...]}``, one entry per logged iteration (seconds: host
+        time since the first iteration, at the iteration's end).
     n_iter : int
         Iterations the current :meth:`run` stops at (completed ones included).
     status : str
@@ -58,13 +73,14 @@ class FitEngine:
         ``"interrupted"`` (``KeyboardInterrupt``) or ``"failed"``.
     """
 
-    def __init__(self, synthetic, method, sampler, *, lr, ipc):
+    def __init__(self, synthetic, method, sampler, *, lr, ipc, log_every=1):
         self.synthetic = synthetic.requires_grad_(True)
         self.method = method
         self.sampler = sampler
         self.rng = sampler.rng
         self.lr = lr
         self.ipc = ipc
+        self.log_every = log_every
         n_classes = synthetic.shape[0] // ipc
         self.labels = np.repeat(np.arange(n_classes), ipc)
         self.optimizer = torch.optim.SGD([self.synthetic], lr=lr, momentum=0.5)
@@ -72,25 +88,30 @@ class FitEngine:
         self.n_iter = 0
         self.status = "idle"
         self.stop_requested = False
+        self._done = 0
+        self._pending = []  # (loss, finite, seconds) of the iterations since the last log point
         if hasattr(method, "sample_real_class"):
             method.sample_real_class = sampler.sample_real_class
         if hasattr(method, "step_images"):
             method.step_images = self._step_images
         self._snapshot()
+        self._logged = self._good
 
     @property
     def iteration(self) -> int:
         """Iterations completed."""
-        return len(self.history["loss"])
+        return self._done
 
     # ------------------------------------------------------------------ one iteration
-    def step(self) -> float:
+    def step(self) -> torch.Tensor:
         """Run one iteration: ``outer_loop`` matching steps, each an optimiser step on ``S``.
 
-        Returns the iteration's loss (the mean over its matching steps).
+        Returns the iteration's loss (the mean over its matching steps) as a float64 tensor
+        on the device.
         """
         method, synthetic, n_steps = self.method, self.synthetic, self.method.outer_loop
-        value = 0.0
+        value = torch.zeros((), dtype=torch.float64, device=synthetic.device)
+        finite = torch.ones((), dtype=torch.bool, device=synthetic.device)
         for step in range(n_steps):
             if step:
                 method.inner_update(synthetic.detach(), self.labels, self.sampler.sample_real)
@@ -99,23 +120,15 @@ class FitEngine:
                 method.begin_iteration(int(self.rng.integers(2**62)))
                 method.prepare(synthetic.detach(), self.labels)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = method.match(x_real, plan, synthetic, self.ipc).item()
-            if not math.isfinite(loss):
-                self._nonfinite(loss)
+            loss = method.match(x_real, plan, synthetic, self.ipc)
             self.optimizer.step()
             method.after_step(synthetic)
-            if not torch.isfinite(synthetic).all():
-                self._nonfinite("non-finite")
-            value += loss / n_steps
+            finite = finite & torch.isfinite(loss) & torch.isfinite(synthetic).all()
+            value = value + loss.double() / n_steps
+        self._done += 1
         self._snapshot()
-        self.history["loss"].append(value)
-        self.history["seconds"].append(self._offset + time.perf_counter() - self._start)
+        self._pending.append((value, finite, self._offset + time.perf_counter() - self._start))
         return value
-
-    def _nonfinite(self, value):
-        raise FloatingPointError(
-            MSG_NONFINITE_LOSS.format(value=value, it=self.iteration, lr=self.lr)
-        )
 
     def _step_images(self):
         """One optimiser step on ``S`` (for methods that step class by class)."""
@@ -131,6 +144,40 @@ class FitEngine:
             "method": _clone(self.method.state_dict()),
         }
 
+    def flush(self):
+        """Move the losses since the last log point to the history, in one transfer.
+
+        Raises ``FloatingPointError`` when one of them, or the synthetic set, became
+        non-finite; the engine is then back at the last log point before it.
+        """
+        if not self._pending:
+            return
+        rows = torch.stack([torch.stack([v, ok.double()]) for v, ok, _ in self._pending])
+        rows = rows.tolist()
+        for i, (value, finite) in enumerate(rows):
+            if not finite:
+                self._nonfinite(value, len(self.history["loss"]) + i)
+        for (value, _), (_, _, seconds) in zip(rows, self._pending):
+            self.history["loss"].append(value)
+            self.history["seconds"].append(seconds)
+        self._pending = []
+        self._logged = self._good
+
+    def _nonfinite(self, value, it):
+        """Return to the last log point and raise: iteration ``it`` (0-based) went non-finite."""
+        self._pending = []
+        self._good = self._logged
+        self._done = len(self.history["loss"])
+        raise FloatingPointError(
+            MSG_NONFINITE_LOSS.format(
+                value=value if not math.isfinite(value) else "non-finite",
+                it=it,
+                kept=self._done,
+                log_every=self.log_every,
+                lr=self.lr,
+            )
+        )
+
     # ------------------------------------------------------------------ the loop
     def run(self, n_iter, callbacks=()):
         """Iterate until ``n_iter`` iterations are completed, or a callback asks to stop.
@@ -141,22 +188,38 @@ class FitEngine:
         self.n_iter = n_iter
         self.status = "running"
         self.stop_requested = False
-        self._offset = self.history["seconds"][-1] if self.iteration else 0.0
+        self._offset = self.history["seconds"][-1] if self.history["seconds"] else 0.0
         self._start = time.perf_counter()
         notify(callbacks, "on_fit_begin", self)
         try:
-            while self.iteration < n_iter and not self.stop_requested:
-                self.step()
-                notify(callbacks, "on_iteration_end", self)
-            self.status = "completed" if self.iteration >= n_iter else "stopped"
-        except KeyboardInterrupt:
-            self.status = "interrupted"
+            try:
+                while self.iteration < n_iter and not self.stop_requested:
+                    self.step()
+                    if self.iteration % self.log_every == 0:
+                        self.flush()
+                    notify(callbacks, "on_iteration_end", self)
+            except KeyboardInterrupt:
+                self.status = "interrupted"
+            self.flush()
+            if self.status == "running":
+                self.status = "completed" if self.iteration >= n_iter else "stopped"
         except BaseException:
             self.status = "failed"
+            self._flush_quietly()
             raise
         finally:
             notify(callbacks, "on_fit_end", self)
         return self
+
+    def _flush_quietly(self):
+        """Log what can be logged while another error propagates.
+
+        A non-finite value only returns the engine to its last log point.
+        """
+        try:
+            self.flush()
+        except FloatingPointError:
+            pass
 
     def stop(self):
         """Ask the loop to stop after the current iteration (for callbacks)."""
@@ -168,7 +231,8 @@ class FitEngine:
         return self.method.decode(self._good["synthetic"], self.ipc)
 
     def state_dict(self) -> dict:
-        """The state after the last completed iteration, on the CPU."""
+        """The state after the last completed iteration, on the CPU (a log point: it flushes)."""
+        self.flush()
         state = {k: _to_cpu(v) for k, v in self._good.items()}
         state["history"] = {k: list(v) for k, v in self.history.items()}
         return state
@@ -181,7 +245,10 @@ class FitEngine:
         self.rng.bit_generator.state = state["rng"]
         self.method.load_state_dict(state.get("method", {}))
         self.history = {k: list(v) for k, v in state["history"].items()}
+        self._done = len(self.history["loss"])
+        self._pending = []
         self._snapshot()
+        self._logged = self._good
 
 
 def _map_tensors(fn, state):
@@ -240,12 +307,15 @@ def build_engine(
     device,
     random_state,
     n_impute_clusters=None,
+    log_every=1,
+    autocast=None,
 ):
     """Encode the data, impute missing groups and draw the initial synthetic set.
 
     Returns ``(engine, imputation)``; every random draw comes from one generator seeded by
     ``random_state``, in a fixed order. ``make_method(n_classes)`` builds the method;
-    ``lr=None`` takes the method's reference rate scaled by the target.
+    ``lr=None`` takes the method's reference rate scaled by the target; ``autocast`` (a
+    dtype or None) runs the method's matching forward passes under :func:`torch.autocast`.
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     rng = np.random.default_rng(seed)
@@ -253,13 +323,29 @@ def build_engine(
     g_codes, imputation = impute_groups(real, data.g_codes, rng, n_impute_clusters)
     index = ClassGroupIndex(data.y_codes, g_codes, len(data.classes), len(data.groups))
     method = make_method(index.n_classes)
+    method.autocast_dtype = autocast
     if lr is None:  # the method's reference step, scaled as the target asks
         lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
-    if device.type == "cuda" and torch.is_tensor(real):
-        real = real.pin_memory()
+    real = place_data(real, device)
     synthetic = initial_synthetic(real, index, rng, method, ipc, init).to(device)
     sampler = RealBatches(real, index, target, batch_real, device, rng, data.sample_weight)
-    return FitEngine(synthetic, method, sampler, lr=lr, ipc=ipc), imputation
+    engine = FitEngine(synthetic, method, sampler, lr=lr, ipc=ipc, log_every=log_every)
+    return engine, imputation
+
+
+def place_data(real, device):
+    """The training tensor on a CUDA ``device`` when it fits, else in pinned host memory.
+
+    Data on the device are gathered there, batch by batch, without crossing the bus again;
+    "fits" means at most :data:`DEVICE_DATA_SHARE` of the device's free memory. A torch
+    Dataset is read item by item and stays where it is.
+    """
+    if device.type != "cuda" or not torch.is_tensor(real):
+        return real
+    free, _ = torch.cuda.mem_get_info(device)
+    if real.numel() * real.element_size() <= DEVICE_DATA_SHARE * free:
+        return real.to(device)
+    return real.pin_memory()
 
 
 def impute_groups(real, g_codes, rng, n_clusters=None):

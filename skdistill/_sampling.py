@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._transfer import to_device
 from .targets._base import reweight_plan
 
 
@@ -116,6 +117,9 @@ class ClassGroupIndex:
 class RealBatches:
     """The real data of a fit and every draw from it, with one random generator.
 
+    Samples are gathered where ``real`` lives (on the device when the data were moved there)
+    and sent to ``device`` without making the host wait.
+
     Parameters
     ----------
     real : Tensor or skdistill._data.DatasetSamples
@@ -153,16 +157,23 @@ class RealBatches:
         )
         if self.sample_weight is not None:
             plan = reweight_plan(plan, self.sample_weight[batch])
-        return self.real[batch].to(self.device, non_blocking=True), plan
+        return self.take(batch), plan
+
+    def take(self, positions):
+        """The samples at ``positions`` (an integer array), on the device."""
+        real = self.real
+        if torch.is_tensor(real) and real.device.type != "cpu":
+            return real.index_select(0, to_device(positions, real.device))
+        return to_device(real[positions], self.device)
 
     def sample_real(self, n):
         """``n`` real samples drawn uniformly, and their classes (methods training on data)."""
         codes = self.index.class_codes
         pick = self.rng.choice(codes.shape[0], min(n, codes.shape[0]), replace=False)
-        return self.real[pick].to(self.device), torch.as_tensor(codes[pick], device=self.device)
+        return self.take(pick), to_device(codes[pick], self.device)
 
     def sample_real_class(self, cls, n):
         """``min(n, n_cls)`` real samples of class ``cls``, drawn at random, not augmented."""
         members = self._members[cls]
         pick = self.rng.choice(members, min(n, members.shape[0]), replace=False)
-        return self.real[pick].to(self.device)
+        return self.take(pick)

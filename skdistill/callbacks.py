@@ -148,9 +148,7 @@ class EarlyStopping(Callback):
         self.stopped_at_ = None
         self._stale = 0
         self._seen = 0
-        for loss in engine.history["loss"]:
-            self._update(loss)
-        self._seen = len(engine.history["loss"])
+        self._count(engine)
 
     def _update(self, loss):
         if loss < self.best_loss_ * (1 - self.tol) or self.best_loss_ == math.inf:
@@ -159,15 +157,22 @@ class EarlyStopping(Callback):
         else:
             self._stale += 1
 
-    def on_iteration_end(self, engine):
-        """Count the newly logged losses; stop the engine when patience runs out."""
+    def _count(self, engine):
         losses = engine.history["loss"]
         for loss in losses[self._seen :]:
             self._update(loss)
         self._seen = len(losses)
-        if self._stale >= self.n_iter_no_change:
+
+    def on_iteration_end(self, engine):
+        """Count the newly logged losses; stop the engine when patience runs out."""
+        self._count(engine)
+        if self._stale >= self.n_iter_no_change and self.stopped_at_ is None:
             self.stopped_at_ = engine.iteration
             engine.stop()
+
+    def on_fit_end(self, engine):
+        """Count the losses logged at the end of the run (``best_loss_``)."""
+        self._count(engine)
 
 
 class Checkpoint(Callback):

@@ -32,20 +32,20 @@ class Recorder(Callback):
         self.events.append(("iteration", engine.iteration, len(engine.history["loss"])))
 
     def on_fit_end(self, engine):
-        self.events.append(("end", engine.iteration, engine.status))
+        self.events.append(("end", engine.iteration, engine.status, len(engine.history["loss"])))
 
 
 # ---------------------------------------------------------------- callbacks
 def test_callbacks_see_every_event_in_order(tabular):
     X, y, groups = tabular
     spy = Recorder()
-    d = make(n_iter=3, callbacks=[spy]).fit(X, y, sensitive_features=groups)
+    d = make(n_iter=3, log_every=1, callbacks=[spy]).fit(X, y, sensitive_features=groups)
     assert spy.events == [
         ("begin", 0, 3),
         ("iteration", 1, 1),
         ("iteration", 2, 2),
         ("iteration", 3, 3),
-        ("end", 3, "completed"),
+        ("end", 3, "completed", 3),
     ]
     # a callback that only watches changes nothing
     np.testing.assert_array_equal(
@@ -64,7 +64,7 @@ def test_callbacks_see_interruptions_and_failures(tabular, monkeypatch):
     spy = Recorder()
     with pytest.warns(RuntimeWarning, match="interrupted after 2 of 5"):
         d = make(n_iter=5, callbacks=[Interrupt(), spy]).fit(X, y, sensitive_features=groups)
-    assert spy.events[-1] == ("end", 2, "interrupted") and d.n_iter_ == 2
+    assert spy.events[-1] == ("end", 2, "interrupted", 2) and d.n_iter_ == 2
 
     class Fail(Callback):
         def on_iteration_end(self, engine):
@@ -73,7 +73,7 @@ def test_callbacks_see_interruptions_and_failures(tabular, monkeypatch):
     spy = Recorder()
     with pytest.raises(OSError, match="disk gone"):
         make(n_iter=5, callbacks=[Fail(), spy]).fit(X, y, sensitive_features=groups)
-    assert spy.events[-1] == ("end", 1, "failed")
+    assert spy.events[-1] == ("end", 1, "failed", 1)
 
 
 def test_callbacks_must_be_callback_objects(tabular):
@@ -97,10 +97,10 @@ def test_early_stopping_stops_and_checkpoints(tabular, tmp_path):
     # a relative improvement of 99 % is never reached: the second logged loss stops the run
     stop = EarlyStopping(n_iter_no_change=1, tol=0.99)
     spy = Recorder()
-    d = make(n_iter=20, callbacks=[stop, spy], checkpoint_dir=tmp_path)
+    d = make(n_iter=20, log_every=1, callbacks=[stop, spy], checkpoint_dir=tmp_path)
     d.fit(X, y, sensitive_features=groups)
     assert d.n_iter_ == 2 and stop.stopped_at_ == 2 and len(d.history_) == 2
-    assert spy.events[-1] == ("end", 2, "stopped")
+    assert spy.events[-1] == ("end", 2, "stopped", 2)
     assert len(read_checkpoint(tmp_path)["history"]["loss"]) == 2
     np.testing.assert_array_equal(
         d.X_synthetic_, make(n_iter=2).fit(X, y, sensitive_features=groups).X_synthetic_

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.grad import conv2d_weight
 
+from .._transfer import to_device
+
 try:
     from torch.autograd.graph import get_gradient_edge
 except ImportError:  # torch < 2.2: every row gets its own pass (see ``supported``)
@@ -120,13 +122,13 @@ class RowGradients:
         slots, subrow_row = _layout(row, sizes, n)
         per_pass = max(1, int(cap) // n)
         slots = _interleave(slots, n, per_pass)
-        slots_t = torch.as_tensor(slots, device=x.device)
+        slots_t = to_device(slots, x.device)
         valid = slots_t >= 0
         index = slots_t.clamp(min=0)
         # padding slots repeat sample 0 with weight 0: their output gradients are exactly zero
         x_all, labels_all = x.detach()[index], labels[index]
         weights_all = torch.where(valid, weights[index], torch.zeros((), dtype=weights.dtype))
-        subrow_row_t = torch.as_tensor(subrow_row, device=x.device)
+        subrow_row_t = to_device(subrow_row, x.device)
         total = x.new_zeros((n_rows, sum(p.numel() for p in self.params)))
 
         calls = []  # (module, input, gradient edge of the output) of every hooked call
@@ -170,7 +172,7 @@ class RowGradients:
                         ],
                         dim=1,
                     )
-                total.index_add_(0, subrow_row_t[start:stop], flat)
+                total.index_add_(0, subrow_row_t[start:stop], flat.to(total.dtype))
         finally:
             for handle in handles:
                 handle.remove()
@@ -206,7 +208,9 @@ def _one_call(module, name, a, g, k, n):
     """Per-sub-row gradient of ``module.<name>`` from one call's input ``a`` and output grad ``g``.
 
     Samples are slot-major (see :func:`_interleave`): sample ``j * k + s`` is in sub-row ``s``.
+    Computed in float32 (under autocast ``a`` or ``g`` may be of a lower precision).
     """
+    a, g = a.float(), g.float()
     if isinstance(module, nn.Linear):
         # (n * k, ..., features) -> (k, n * ..., features)
         a = a.reshape(n, k, -1, a.shape[-1]).transpose(0, 1).reshape(k, -1, a.shape[-1])

@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from .._transfer import to_device
 from ..nn import build_network, reinitialize_
 from ._base import Method, chunked
 
 
 def weighted_row_sums(values, plan):
     """``(n_rows, d)`` sums of ``weight_i * values_i`` per row, in one scatter."""
-    row = torch.as_tensor(plan.row, device=values.device)
-    weight = torch.as_tensor(plan.weight, dtype=values.dtype, device=values.device)
+    row = to_device(plan.row, values.device)
+    weight = to_device(plan.weight, values.device, values.dtype)
     out = values.new_zeros((plan.n_rows, values.shape[1]))
     return out.index_add_(0, row, values * weight[:, None])
 
@@ -77,11 +78,13 @@ class DistributionMatching(Method):
         if not self.net_warmup_epochs:
             return
         x_all = self.decode(synthetic, None)
-        labels = torch.as_tensor(synthetic_labels, device=x_all.device)
+        labels = to_device(synthetic_labels, x_all.device)
         self.network.requires_grad_(True).train()
         optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
         for _ in range(self.net_warmup_epochs):
-            order = torch.randperm(x_all.shape[0], generator=self.generator).to(x_all.device)
+            order = to_device(
+                torch.randperm(x_all.shape[0], generator=self.generator), x_all.device
+            )
             for start in range(0, x_all.shape[0], 256):
                 idx = order[start : start + 256]
                 optimizer.zero_grad(set_to_none=True)
@@ -100,11 +103,11 @@ class DistributionMatching(Method):
 
     def real_statistics(self, x, plan):
         """Weighted mean embeddings of every row, from one pass over the batch."""
-        return weighted_row_sums(self.real_representations(x), plan)
+        return weighted_row_sums(self.real_representations(x).float(), plan)
 
     def synthetic_statistics(self, x_syn, ipc, classes):
         """Mean embedding of each class block."""
-        emb = self.synthetic_representations(x_syn, ipc, classes)
+        emb = self.synthetic_representations(x_syn, ipc, classes).float()
         return emb.reshape(-1, ipc, emb.shape[1]).mean(dim=1)
 
     def distance(self, real, synthetic):

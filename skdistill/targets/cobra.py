@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._transfer import to_device
 from ._base import RowPlan, Target, cell_rows, segment_mean_weights
 from .barycenter import KINDS, batched_barycenter
 
@@ -74,10 +75,11 @@ class CobraTarget(Target):
 
         def combine(stats):
             flat = stats.reshape(stats.shape[0], -1)
+            cell = to_device(row_class, flat.device), to_device(row_group, flat.device)
             points = flat.new_zeros((n_classes, n_groups, flat.shape[1]))
-            points[row_class, row_group] = flat
+            points[cell] = flat
             w = torch.zeros((n_classes, n_groups), dtype=flat.dtype, device=flat.device)
-            w[row_class, row_group] = torch.as_tensor(w_row, dtype=flat.dtype, device=flat.device)
+            w[cell] = to_device(w_row, flat.device, flat.dtype)
             centres = batched_barycenter(points, w, self.barycenter, delta=self.delta)
             return centres.reshape(n_classes, *stats.shape[1:]), np.arange(n_classes)
 

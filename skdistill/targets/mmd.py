@@ -102,7 +102,9 @@ def _check_bandwidths(bandwidths):
 def _median_heuristic(d_rr, d_rs, d_ss):
     """Median squared distance between distinct points of the pooled cloud (1 when all coincide)."""
     n, m = d_rs.shape
-    off = lambda d, k: d[~torch.eye(k, dtype=torch.bool, device=d.device)]  # noqa: E731
+    # the off-diagonal entries of a (k, k) matrix, in row-major order, without a boolean mask
+    # (a mask's selection has a data-dependent size: the host would wait for the device)
+    off = lambda d, k: d.reshape(-1)[1:].reshape(k - 1, k + 1)[:, :-1].reshape(-1)  # noqa: E731
     # each unordered pair once: the real-synthetic block holds every cross pair, and the
     # off-diagonal of the symmetric blocks every within pair twice
     pooled = torch.cat([off(d_rr, n), off(d_ss, m), d_rs.reshape(-1), d_rs.reshape(-1)])
