@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,91 +15,30 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags, check_scalar
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import Dataset
 
-from ._data import (
-    MSG_Y_REQUIRED,
-    DatasetSamples,
-    check_lengths,
-    encode_groups,
-    encode_labels,
-    fit_codec,
-    read_dataset,
-    recode,
-    scalar,
-)
-from ._engine import FitData, build_engine, history_frame
-from ._persistence import (
-    CheckpointFolder,
-    fingerprint_tensor,
-    read_checkpoint,
-    save_estimator,
-    save_synthetic_set,
-)
+from ._engine import build_engine, data_fingerprint, history_frame
+from ._persistence import CheckpointFolder, save_estimator, save_synthetic_set
 from ._resources import limit_threads, resolve_threads
-from .callbacks import Checkpoint, ProgressBar, check_callbacks
+from ._validation import check_data_fingerprint, run_params, validate
+from .callbacks import Checkpoint, ProgressBar
 from .methods import METHODS
-from .methods.augment import DSA, make_augment
-from .nn import NORMS, min_image_size
-from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
+from .methods.augment import DSA
+from .nn import NORMS
+from .targets import BARYCENTERS, TARGETS
 
+#: ``autocast`` values and the dtype of :func:`torch.autocast` they stand for.
+AUTOCAST = {None: None, "bf16": torch.bfloat16}
+
+MSG_INTERRUPTED = (
+    "fit interrupted after {done} of {n_iter} iterations; the estimator holds the synthetic set "
+    "of the last completed iteration{saved}."
+)
 MSG_DEVICE_UNKNOWN = (
     "device={device!r} is not a device torch knows; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
 )
 MSG_NO_CUDA = (
     "device={device!r} was requested but CUDA is not available on this machine; "
     "use device='cpu', or device='auto' to take CUDA only when it is there."
-)
-MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
-MSG_SMALL_CLASS = (
-    "class {cls!r} has {n} sample(s) but ipc={ipc} synthetic samples per class were requested. "
-    "Lower ipc to at most {limit}, drop or merge this class, or collect more samples of it."
-)
-MSG_TINY_CLASS = (
-    "class {cls!r} has a single sample; distilling a class needs at least 2. Drop or merge "
-    "this class, or collect more samples of it."
-)
-MSG_SMALL_IMAGE = (
-    "images of size {h}x{w} are too small for a ConvNet of net_depth={depth}, which halves "
-    "the size {depth} times; pass images of at least {m}x{m} or lower net_depth."
-)
-MSG_CHECKPOINT_MISMATCH = (
-    "the checkpoint in checkpoint_dir={dir!r} was written for other {what}; pass the same data "
-    "and parameters to resume it, or delete it (or pass resume=False) to start afresh."
-)
-MSG_INIT_REAL = (
-    "init='real' is deprecated and will be removed: it is the group-balanced start, now called "
-    "init='balanced'. The references start from random real samples of the class: "
-    "init='random_real', the default."
-)
-MSG_RESUME_WITHOUT_DIR = "resume=True needs checkpoint_dir, the folder of the checkpoint to resume."
-MSG_BARYCENTER_TARGET = (
-    "{param} applies to target='cobra' only (target={target!r}); leave it at its default or "
-    "use target='cobra'."
-)
-MSG_BARYCENTER_WEIGHTS = (
-    "barycenter_weights must give one non-negative weight per group {groups}, as a dict "
-    "{{group: weight}} or a sequence in that order, with a positive sum; got {got!r}."
-)
-MSG_METHOD_OPTION = (
-    "{param}={value!r} does not apply to method={method!r}; leave it at None, or use a method "
-    "that takes it ({methods})."
-)
-MSG_TARGET_METHOD = (
-    "target={target!r} matches {what}, which method={method!r} does not compute; use a "
-    "method that takes it ({methods}), or a target that method={method!r} takes ({targets})."
-)
-MSG_IMAGES_ONLY = "{what} needs images, but X is tabular; leave it unset for tabular data."
-#: ``autocast`` values and the dtype of :func:`torch.autocast` they stand for.
-AUTOCAST = {None: None, "bf16": torch.bfloat16}
-
-MSG_PARTIAL_PARAMS = (
-    "partial_fit continues the fit made with other parameters ({params}); set them back, or "
-    "call fit to start afresh with the new ones."
-)
-MSG_PARTIAL_DATA = (
-    "partial_fit continues a fit on {what}; pass data like the first fit's, or call fit to "
-    "start afresh on these."
 )
 
 
@@ -454,15 +392,9 @@ class BarycentricDistiller(BaseEstimator):
         self : BarycentricDistiller
             The fitted estimator.
         """
-        if resume and self.checkpoint_dir is None:
-            raise ValueError(MSG_RESUME_WITHOUT_DIR)
-        self._check_method_target()
-        if self.init == "real":
-            warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
-        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
-            data, target, device = self._validate_inputs(X, y, sensitive_features, sample_weight)
-            self._fit(data, target, device, self.n_iter, folder=folder, resume=resume)
+        with self._fit_resources() as folder:
+            plan = validate(self, X, y, sensitive_features, sample_weight, resume=resume)
+            self._fit(plan, folder)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -492,15 +424,9 @@ class BarycentricDistiller(BaseEstimator):
         """
         self._validate_params()  # scikit-learn skips it for a fitted estimator's partial_fit
         check_scalar(n_iter, "n_iter", Integral, min_val=1)
-        self._check_method_target()
-        state = getattr(self, "_engine_state", None)
-        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
-            data, target, device = self._validate_inputs(X, y, sensitive_features, sample_weight)
-            if state is not None:
-                data = self._continued_data(data, state)
-            done = 0 if state is None else len(state["history"]["loss"])
-            self._fit(data, target, device, done + n_iter, folder=folder, state=state)
+        with self._fit_resources() as folder:
+            plan = validate(self, X, y, sensitive_features, sample_weight, more=n_iter)
+            self._fit(plan, folder)
         return self
 
     def transform(self, X=None):
@@ -570,222 +496,6 @@ class BarycentricDistiller(BaseEstimator):
         tags.input_tags.three_d_array = True  # images (N, H, W)
         return tags
 
-    # ------------------------------------------------------------------ validation
-    def _validate_inputs(self, X, y, sensitive_features, sample_weight=None):
-        if isinstance(X, Dataset):
-            X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-        else:
-            if y is None:
-                raise ValueError(MSG_Y_REQUIRED)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-            codec = fit_codec(X)
-        if codec.kind == "image":
-            depth = self.net_depth or 3
-            h, w = codec.sample_shape[1:]
-            if min(h, w) < min_image_size(depth):
-                raise ValueError(
-                    MSG_SMALL_IMAGE.format(h=h, w=w, depth=depth, m=min_image_size(depth))
-                )
-        classes, y_codes = encode_labels(y)
-        if classes.shape[0] < 2:
-            raise ValueError(MSG_ONE_CLASS.format(cls=scalar(classes[0])))
-        class_sizes = np.bincount(y_codes, minlength=classes.shape[0])
-        for cls, size in zip(classes, class_sizes):
-            if size < 2:
-                raise ValueError(MSG_TINY_CLASS.format(cls=scalar(cls)))
-            if size < self.ipc:
-                limit = int(class_sizes.min())
-                msg = MSG_SMALL_CLASS.format(cls=scalar(cls), n=size, ipc=self.ipc, limit=limit)
-                raise ValueError(msg)
-        groups, g_codes = encode_groups(
-            sensitive_features, y_codes.shape[0], allow_missing=self.missing_groups == "impute"
-        )
-        if sample_weight is not None:
-            sample_weight = _checked_weights(sample_weight, y_codes, classes)
-        target = self._make_target(groups)
-        device = resolve_device(self.device)
-        data = FitData(X, y, codec, classes, y_codes, groups, g_codes, sample_weight)
-        return data, target, device
-
-    def _check_method_target(self):
-        """Refuse a target whose kind of plan the method cannot serve, before any work."""
-        kind = TARGETS[self.target].plan_kind
-        takes = METHODS[self.method].plan_kinds
-        if kind in takes:
-            return
-        raise ValueError(
-            MSG_TARGET_METHOD.format(
-                target=self.target,
-                what=PLAN_KINDS[kind],
-                method=self.method,
-                methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
-                targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
-            )
-        )
-
-    # ------------------------------------------------------------------ fitting
-    def _make_target(self, groups):
-        """The target object, with COBRA's barycenter options checked against the groups."""
-        if self.target != "cobra":
-            changed = [
-                param
-                for param, is_default in (
-                    ("barycenter", self.barycenter == "mean"),
-                    ("barycenter_weights", self.barycenter_weights is None),
-                )
-                if not is_default
-            ]
-            if changed:
-                raise ValueError(MSG_BARYCENTER_TARGET.format(param=changed[0], target=self.target))
-            return TARGETS[self.target]()
-        return CobraTarget(
-            barycenter=self.barycenter,
-            weights=self._group_weights(groups),
-            delta=self.huber_delta,
-        )
-
-    def _group_weights(self, groups):
-        weights = self.barycenter_weights
-        if weights is None:
-            return None
-        names = [scalar(g) for g in groups]
-        if isinstance(weights, dict):
-            unknown = set(weights) - set(names)
-            if unknown or len(weights) != len(names):
-                raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-            weights = [weights[g] for g in names]
-        try:
-            arr = np.asarray(weights, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights)) from exc
-        if arr.shape != (len(names),) or (arr < 0).any() or arr.sum() <= 0:
-            raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-        return arr
-
-    def _fit(self, data, target, device, n_iter, *, folder=None, resume=False, state=None):
-        """Build the engine, run it to ``n_iter`` completed iterations, store the result."""
-        engine, self.group_imputation_ = build_engine(
-            data,
-            lambda n_classes: self._make_method(data.codec, n_classes, device),
-            target,
-            ipc=self.ipc,
-            batch_real=self.batch_real,
-            lr=self.lr,
-            init=self.init,
-            device=device,
-            random_state=self.random_state,
-            n_impute_clusters=self.n_impute_clusters,
-            log_every=self.log_every,
-            autocast=AUTOCAST[self.autocast],
-        )
-        self._record_data_attributes(data, engine.sampler.index)
-        callbacks = [ProgressBar()] if self.verbose else []
-        if folder is not None:
-            fingerprint = self._fingerprint(engine, data)
-            if resume:
-                state = self._checkpoint_state(fingerprint, n_iter)
-            callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
-        if state is not None:
-            engine.load_state_dict(state)
-        start = time.perf_counter()
-        try:
-            engine.run(n_iter, callbacks + check_callbacks(self.callbacks))
-        finally:
-            self._store(engine, data, time.perf_counter() - start)
-        if engine.status == "interrupted":
-            warnings.warn(
-                f"fit interrupted after {engine.iteration} of {n_iter} iterations; the "
-                "estimator holds the synthetic set of the last completed iteration"
-                + (" (checkpointed: fit again with resume=True)." if folder else "."),
-                RuntimeWarning,
-                stacklevel=3,
-            )
-
-    def _continued_data(self, data, state):
-        """``data`` encoded as the first fit's: its standardisation, classes and groups."""
-        if state["params"] != self._run_params():
-            changed = sorted(
-                k for k, v in self._run_params().items() if state["params"].get(k) != v
-            )
-            raise ValueError(MSG_PARTIAL_PARAMS.format(params=", ".join(changed)))
-        codec = self._codec
-        if data.codec.kind != codec.kind or data.codec.sample_shape != codec.sample_shape:
-            raise ValueError(MSG_PARTIAL_DATA.format(what=f"samples of shape {codec.sample_shape}"))
-        y_codes = recode(data.classes, data.y_codes, self.classes_, "classes", every=True)
-        g_codes = recode(data.groups, data.g_codes, self.groups_, "groups")
-        X = data.X
-        if isinstance(X, DatasetSamples):
-            X = DatasetSamples(X.dataset, codec, X.stats_index)
-        return dataclasses.replace(
-            data,
-            X=X,
-            codec=codec,
-            classes=self.classes_,
-            y_codes=y_codes,
-            groups=self.groups_,
-            g_codes=g_codes,
-        )
-
-    def _run_params(self):
-        """The parameters a run depends on (all but the free ones), as text."""
-        free = {
-            "n_iter",
-            "verbose",
-            "device",
-            "checkpoint_dir",
-            "checkpoint_every",
-            "n_threads",
-            "callbacks",
-        }
-        return {k: repr(v) for k, v in self.get_params().items() if k not in free}
-
-    def _fingerprint(self, engine, data):
-        """What a checkpoint must match to be resumed: the data and the run's parameters.
-
-        ``n_iter``, ``verbose``, ``device``, ``callbacks`` and the checkpoint settings may
-        change.
-        """
-        real, index = engine.sampler.real, engine.sampler.index
-        parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
-        parts += [torch.as_tensor(np.stack([index.class_codes, index.group_codes]))]
-        parts += [torch.as_tensor(np.concatenate([data.codec.mean, data.codec.scale]))]
-        if data.sample_weight is not None:
-            parts += [torch.as_tensor(data.sample_weight)]
-        return {"params": self._run_params(), "data": "|".join(map(fingerprint_tensor, parts))}
-
-    def _checkpoint_state(self, fingerprint, n_iter):
-        """The checkpoint in ``checkpoint_dir`` to resume, checked against this fit."""
-        state = read_checkpoint(self.checkpoint_dir)
-        if state is None:
-            warnings.warn(
-                f"resume=True but checkpoint_dir={str(self.checkpoint_dir)!r} holds no "
-                "checkpoint; starting afresh.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return None
-        for what in ("data", "params"):
-            if state["fingerprint"][what] != fingerprint[what]:
-                label = "data" if what == "data" else "parameters"
-                if what == "params":
-                    diff = sorted(
-                        k
-                        for k, v in fingerprint["params"].items()
-                        if state["fingerprint"]["params"].get(k) != v
-                    )
-                    label += f" ({', '.join(diff)})"
-                raise ValueError(
-                    MSG_CHECKPOINT_MISMATCH.format(dir=str(self.checkpoint_dir), what=label)
-                )
-        done = len(state["history"]["loss"])
-        if done > n_iter:
-            raise ValueError(
-                f"the checkpoint holds {done} iterations, more than n_iter={n_iter}; "
-                "raise n_iter to continue it."
-            )
-        return state
-
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Save the fitted distiller, without pickle, with a ``.json`` provenance sidecar.
@@ -829,9 +539,62 @@ class BarycentricDistiller(BaseEstimator):
         check_is_fitted(self, "X_synthetic_")
         return save_synthetic_set(self, path)
 
+    # ------------------------------------------------------------------ fitting
+    @contextmanager
+    def _fit_resources(self):
+        """The locked checkpoint folder (or None) and the fit's thread count, for its duration.
+
+        The folder is checked writable and locked before the data are read.
+        """
+        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
+            yield folder
+
+    def _fit(self, plan, folder=None):
+        """Build the engine of a validated fit, run it, store the result."""
+        engine, imputation = build_engine(
+            plan.data,
+            plan.make_method,
+            plan.target,
+            ipc=self.ipc,
+            batch_real=self.batch_real,
+            lr=self.lr,
+            init=self.init,
+            device=plan.device,
+            random_state=self.random_state,
+            n_impute_clusters=self.n_impute_clusters,
+            log_every=self.log_every,
+            autocast=AUTOCAST[self.autocast],
+        )
+        callbacks = [ProgressBar()] if self.verbose else []
+        if folder is not None:
+            fingerprint = {"params": run_params(self), "data": data_fingerprint(engine, plan.data)}
+            check_data_fingerprint(self, plan.state, fingerprint)
+            callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
+        if plan.state is not None:
+            engine.load_state_dict(plan.state)
+        # the estimator changes from here on, never before
+        self.group_imputation_ = imputation
+        self._record_data_attributes(plan.data, engine.sampler.index)
+        start = time.perf_counter()
+        try:
+            engine.run(plan.n_iter, callbacks + plan.callbacks)
+        finally:
+            self._store(engine, plan.data, time.perf_counter() - start)
+        if engine.status == "interrupted":
+            warnings.warn(
+                MSG_INTERRUPTED.format(
+                    done=engine.iteration,
+                    n_iter=plan.n_iter,
+                    saved=" (checkpointed: fit again with resume=True)" if folder else "",
+                ),
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
     def _store(self, engine, data, seconds):
         """Keep the synthetic set of the last completed iteration, and the engine's state."""
-        self._engine_state = {**engine.state_dict(), "params": self._run_params()}
+        self._engine_state = {**engine.state_dict(), "params": run_params(self)}
         synthetic = engine.result().detach().cpu()
         self._codec = data.codec
         self._synthetic_internal = synthetic
@@ -861,96 +624,6 @@ class BarycentricDistiller(BaseEstimator):
             self.n_features_in_ = codec.sample_shape[0]
             if codec.columns is not None:
                 self.feature_names_in_ = np.asarray(codec.columns, dtype=object)
-
-    def _make_method(self, codec, n_classes, device):
-        """The method object, with options that do not apply to it refused."""
-        cls = METHODS[self.method]
-        augment = self.augment
-        if augment == "auto":  # the method's reference augmentation, on images only
-            augment = cls.default_augment if codec.kind == "image" else None
-        given = {
-            name: augment if name == "augment" else getattr(self, name)
-            for name in (
-                "net_norm",
-                "distance",
-                "augment",
-                "outer_loop",
-                "inner_loop",
-                "factor",
-                "net_warmup_epochs",
-            )
-        }
-        options = {name: value for name, value in given.items() if value is not None}
-        for name, value in options.items():
-            if name not in cls.options:
-                takers = sorted(m for m, c in METHODS.items() if name in c.options)
-                raise ValueError(
-                    MSG_METHOD_OPTION.format(
-                        param=name, value=value, method=self.method, methods=", ".join(takers)
-                    )
-                )
-        if codec.kind != "image":
-            for what in ("augment", "net_norm"):
-                if what in options:
-                    raise ValueError(MSG_IMAGES_ONLY.format(what=what))
-            if self.method == "idc":
-                raise ValueError(MSG_IMAGES_ONLY.format(what="method='idc'"))
-        if "augment" in options:
-            options["augment"] = make_augment(options["augment"], codec.sample_shape[0])
-        if "distance" in options and options["distance"] not in cls.distances:
-            raise ValueError(
-                f"distance={options['distance']!r} is not one of {list(cls.distances)} for "
-                f"method={self.method!r}."
-            )
-        context = {"ipc": self.ipc, "bounds": _bounds(codec, device)}
-        context = {k: v for k, v in context.items() if k in cls.options}
-        return cls(
-            codec.sample_shape,
-            n_classes,
-            net_width=self.net_width,
-            net_depth=self.net_depth,
-            device=device,
-            **context,
-            **options,
-        )
-
-
-MSG_SAMPLE_WEIGHT = (
-    "sample_weight must hold one finite, non-negative number per sample; {problem}. Pass an "
-    "array of shape (n_samples,), e.g. skdistill.groups.density_weights(X, y)."
-)
-
-
-def _checked_weights(sample_weight, y_codes, classes):
-    """``sample_weight`` as a float64 array, refusing what cannot weigh a class's rows."""
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it is not numeric")) from None
-    if weights.shape != y_codes.shape:
-        problem = f"got shape {weights.shape} for {y_codes.shape[0]} samples"
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it holds negative or non-finite values"))
-    totals = np.bincount(y_codes, weights=weights, minlength=classes.shape[0])
-    if (totals <= 0).any():
-        empty = [scalar(c) for c in classes[totals <= 0]]
-        problem = f"the weights of class(es) {empty} are all zero"
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
-    return weights
-
-
-def _bounds(codec, device):
-    """``(low, high)`` of the input's value range in internal units, shaped ``(1, C, 1, 1)``."""
-    if codec.kind != "image":
-        return None
-    low, high = codec.value_range
-    if codec.dtype == np.uint8:
-        low, high = low / 255.0, high / 255.0
-    lo = (low - codec.mean) / codec.scale
-    hi = (high - codec.mean) / codec.scale
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)  # noqa: E731
-    return as_t(lo), as_t(hi)
 
 
 def _copy(obj):

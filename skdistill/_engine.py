@@ -20,6 +20,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from ._data import Codec, DatasetSamples
+from ._persistence import fingerprint_tensor
 from ._sampling import ClassGroupIndex, RealBatches
 from .callbacks import notify
 from .groups import kmeans_impute
@@ -395,6 +396,20 @@ def initial_synthetic(real, index, rng, method, ipc, init):
         chosen.append(np.resize(pick, ipc * per_stored))
     x = real[np.concatenate(chosen)].clone()
     return x if per_stored == 1 else method.encode_initial(x)
+
+
+def data_fingerprint(engine, data):
+    """Identity of the data a run works on: samples, codes, standardisation, weights.
+
+    A checkpoint records it, and is resumed only on the same data.
+    """
+    real, index = engine.sampler.real, engine.sampler.index
+    parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
+    parts += [torch.as_tensor(np.stack([index.class_codes, index.group_codes]))]
+    parts += [torch.as_tensor(np.concatenate([data.codec.mean, data.codec.scale]))]
+    if data.sample_weight is not None:
+        parts += [torch.as_tensor(data.sample_weight)]
+    return "|".join(map(fingerprint_tensor, parts))
 
 
 def history_frame(history):

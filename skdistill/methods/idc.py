@@ -55,6 +55,23 @@ def cutmix(x, labels, generator):
     return mixed, labels[partner], keep
 
 
+MSG_IDC_IMAGES = "method='idc' needs images; use 'dc' or 'dm' for tabular data."
+MSG_IDC_FACTOR = (
+    "method='idc' cuts images into a {factor}x{factor} grid: the image size {h}x{w} must be "
+    "divisible by factor={factor}."
+)
+
+
+def check_factor(sample_shape, factor):
+    """Refuse samples that are not images, or whose sides ``factor`` does not divide."""
+    factor = factor or 2
+    if len(sample_shape) != 3:
+        raise ValueError(MSG_IDC_IMAGES)
+    h, w = sample_shape[1:]
+    if h % factor or w % factor:
+        raise ValueError(MSG_IDC_FACTOR.format(factor=factor, h=h, w=w))
+
+
 class InformationIntensiveMatching(GradientMatching):
     """IDC: each stored image holds ``factor**2`` smaller images; gradients matched on conv weights.
 
@@ -153,15 +170,9 @@ class InformationIntensiveMatching(GradientMatching):
         bounds=None,
         **kwargs,
     ):
+        check_factor(sample_shape, factor)
         factor = factor or 2
-        if len(sample_shape) != 3:
-            raise ValueError("method='idc' needs images; use 'dc' or 'dm' for tabular data.")
         h, w = sample_shape[1:]
-        if h % factor or w % factor:
-            raise ValueError(
-                f"method='idc' cuts images into a {factor}x{factor} grid: the image size "
-                f"{h}x{w} must be divisible by factor={factor}."
-            )
         if int(fix_iter) < 1:
             raise ValueError(f"fix_iter must be a positive number of iterations; got {fix_iter}.")
         self.factor = factor
