@@ -21,10 +21,10 @@ from ._persistence import CheckpointFolder, save_estimator, save_synthetic_set
 from ._resources import limit_threads, resolve_threads
 from ._validation import check_data_fingerprint, run_params, validate
 from .callbacks import Checkpoint, ProgressBar
-from .methods import METHODS
+from .methods import METHODS, MethodSpec
 from .methods.augment import DSA
 from .nn import NORMS
-from .targets import BARYCENTERS, TARGETS
+from .targets import BARYCENTERS, TARGETS, Target
 
 #: ``autocast`` values and the dtype of :func:`torch.autocast` they stand for.
 AUTOCAST = {None: None, "bf16": torch.bfloat16}
@@ -77,21 +77,25 @@ class BarycentricDistiller(BaseEstimator):
 
     Parameters
     ----------
-    method : {"dm", "dc", "idc"}, default="dm"
-        Matching method (ConvNet for images, MLP for tables):
+    method : {"dm", "dc", "idc"} or MethodSpec, default="dm"
+        Matching method (ConvNet for images, MLP for tables), by name or as an object
+        holding its parameters (:class:`~skdistill.methods.DM`,
+        :class:`~skdistill.methods.DC`, :class:`~skdistill.methods.IDC`; a name is the object
+        with its defaults):
 
         - ``"dm"``, distribution matching: mean embeddings of a freshly drawn random network,
           squared L2 distance;
         - ``"dc"``, gradient matching: per-class gradients of the classification loss of a
-          network trained on the synthetic set between matching steps (``outer_loop`` /
-          ``inner_loop``), layer-wise cosine distance; ``augment="dsa"`` gives DSA;
+          network trained on the synthetic set between matching steps, layer-wise cosine
+          distance; ``augment="dsa"`` gives DSA;
         - ``"idc"``, gradient matching with multi-formation: each stored image holds
           ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
           kept in the input's range, the network trained on real data. Images only.
-    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"}
-        How group statistics combine into the matched target (default ``"cobra"``);
-        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` only (see
-        :class:`skdistill.targets.WassersteinTarget` and :class:`skdistill.targets.MMDTarget`).
+    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"} \
+            or Target, default="cobra"
+        How group statistics combine into the matched target, by name or as an object
+        (e.g. :class:`~skdistill.targets.CobraTarget` with its barycenter and group weights);
+        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` only.
     ipc : int, default=10
         Synthetic samples per class.
     n_iter : int, default=500
@@ -123,10 +127,6 @@ class BarycentricDistiller(BaseEstimator):
     net_norm : {"instance", "batch", "none"} or None, default=None
         Normalisation of the ConvNet; instance norm when None. Batch norm statistics are
         taken from real data and frozen while matching gradients.
-    distance : str or None, default=None
-        Matching distance; ``None`` takes the method's reference: ``"l2"`` (squared) or
-        ``"l1"`` for dm; ``"layerwise"``, ``"mse"`` or ``"cos"`` for dc; ``"mse"`` or
-        ``"l1"`` for idc.
     augment : {"auto", "dsa"}, DSA instance or None, default="auto"
         Differentiable siamese augmentation (DSA) while matching: for every class and every
         matching step, one transform family and *one* parameter draw (from ``random_state``)
@@ -136,18 +136,6 @@ class BarycentricDistiller(BaseEstimator):
         augments), none for ``dc``/``idc`` and for tables; ``None``: no augmentation.
         ``"dsa"`` leaves flips out for single-channel images; pass
         ``skdistill.methods.DSA(flip=False)`` for other digit-like images. Images only.
-    outer_loop, inner_loop : int or None, default=None
-        dc/idc: matching steps per iteration, and the network updates between two of them
-        (dc: epochs on the synthetic set; idc: batches of 64 real samples, with CutMix).
-        ``None`` takes the reference schedule for ``ipc`` (dc: 1->(1, 1), 10->(10, 50),
-        20->(20, 25), 30->(30, 20), 40->(40, 15), 50->(50, 10), above->(100, 10); idc, as
-        official IDC: (100, 32), a fresh network every iteration, one image step per class).
-    factor : int or None, default=None
-        idc: multi-formation factor (2 when None); image sides must be divisible by it.
-    net_warmup_epochs : int or None, default=None
-        dm: train each iteration's fresh network for this many epochs on the current
-        synthetic set (SGD, lr 0.01, momentum 0.9) before matching, as the COBRA authors'
-        code does for COBRA-DM; ``None`` or 0 keeps the reference random network.
     device : str or torch.device, default="auto"
         ``"auto"`` takes CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
@@ -155,24 +143,6 @@ class BarycentricDistiller(BaseEstimator):
         same CPU gives a bit-identical synthetic set.
     verbose : int, default=0
         Show a progress bar and a summary of the groups when positive.
-    barycenter : {"mean", "l1", "l2", "linf", "cosine", "huber"}, default="mean"
-        COBRA's discrepancy ``d`` between a group statistic and the target (COBRA paper,
-        Appendix D). ``"mean"`` (squared L2) is the closed-form mean of the group means,
-        computed in one weighted pass; the others are solved on the per-group statistics of
-        the same pass (see :func:`skdistill.targets.barycenter`). ``target="cobra"`` only.
-    barycenter_weights : dict, array-like or None, default=None
-        Group weights ``w_a`` of the barycenter, as ``{group: weight}`` or one weight per
-        group in the order of ``groups_``; uniform when None. ``target="cobra"`` only.
-    huber_delta : float, default=1.0
-        ``barycenter="huber"`` only. Threshold of the Huber discrepancy, relative to the spread
-        of each class's group statistics rather than in their raw units: coordinate ``i`` of
-        class ``y`` uses ``huber_delta * 1.4826 * MAD_{y,i}``, the normal-consistent weighted
-        median absolute deviation of the group statistics from their weighted median, so the
-        same value gives the same robustness for tiny DC gradients and for large embeddings
-        (scaling the statistics scales the target). Large values give the mean of the group
-        statistics, small ones approach their coordinate-wise median; 1.345 is the textbook
-        choice. A coordinate whose MAD is 0 takes the weighted median, and when the minimiser
-        is an interval its midpoint is matched (see :func:`skdistill.targets.barycenter`).
     missing_groups : {"error", "impute"}, default="error"
         What to do with missing entries of ``sensitive_features``: refuse them, or impute them
         by K-means on the standardised inputs, each cluster taking the majority group of its
@@ -196,6 +166,13 @@ class BarycentricDistiller(BaseEstimator):
         cores; ``-1``: all of them. A fixed share, never the current load: results can
         depend on the thread count (the order of floating-point sums), and the same seed on
         the same machine gives the same synthetic set.
+    distance, outer_loop, inner_loop, factor, net_warmup_epochs : default=None
+        Deprecated aliases of the method's parameters (``method=DM(distance=...,
+        warmup_epochs=...)``, ``DC(distance=..., outer_loop=..., inner_loop=...)``,
+        ``IDC(..., factor=...)``); they warn and will be removed in 0.3.
+    barycenter, barycenter_weights, huber_delta : default="mean", None, 1.0
+        Deprecated aliases of :class:`~skdistill.targets.CobraTarget`'s ``barycenter``,
+        ``weights`` and ``delta``; they warn and will be removed in 0.3.
     callbacks : list of Callback or None, default=None
         :class:`skdistill.callbacks.Callback` objects called at fit begin, after every
         iteration and at fit end, after the distiller's own (progress bar with ``verbose``,
@@ -259,8 +236,8 @@ class BarycentricDistiller(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "method": [StrOptions(set(METHODS))],
-        "target": [StrOptions(set(TARGETS))],
+        "method": [StrOptions(set(METHODS)), MethodSpec],
+        "target": [StrOptions(set(TARGETS)), Target],
         "ipc": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_real": [Interval(Integral, 1, None, closed="left")],

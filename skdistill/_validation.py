@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from torch.utils.data import Dataset
 
 from ._data import (
@@ -32,11 +33,10 @@ from ._data import (
 from ._engine import FitData
 from ._persistence import read_checkpoint
 from .callbacks import check_callbacks
-from .methods import METHODS
+from .methods import METHOD_SPECS, METHODS, BuildContext, MethodSpec, RegisteredMethod
 from .methods.augment import make_augment
-from .methods.idc import check_factor
 from .nn import min_image_size
-from .targets import PLAN_KINDS, TARGETS, CobraTarget
+from .targets import PLAN_KINDS, TARGETS, Target
 
 MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
 MSG_SMALL_CLASS = (
@@ -70,15 +70,18 @@ MSG_BARYCENTER_TARGET = (
     "{param} applies to target='cobra' only (target={target!r}); leave it at its default or "
     "use target='cobra'."
 )
-MSG_BARYCENTER_WEIGHTS = (
-    "barycenter_weights must give one non-negative weight per group {groups}, as a dict "
-    "{{group: weight}} or a sequence in that order, with a positive sum; got {got!r}."
+MSG_DEPRECATED_OPTION = (
+    "{param}={value!r} is deprecated and will be removed in skdistill 0.3: pass "
+    "{component}={cls}({name}={value!r}) instead."
+)
+MSG_GIVEN_TWICE = (
+    "{param}={value!r} is given beside {component}={given!r}; set {name} in the "
+    "{component} object only ({param} is a deprecated alias of it)."
 )
 MSG_METHOD_OPTION = (
     "{param}={value!r} does not apply to method={method!r}; leave it at None, or use a method "
     "that takes it ({methods})."
 )
-MSG_DISTANCE = "distance={distance!r} is not one of {distances} for method={method!r}."
 MSG_TARGET_METHOD = (
     "target={target!r} matches {what}, which method={method!r} does not compute; use a "
     "method that takes it ({methods}), or a target that method={method!r} takes ({targets})."
@@ -111,16 +114,21 @@ FREE_PARAMS = frozenset(
         "log_every",
     }
 )
-#: Options of the methods, given on the estimator (each method takes some of them).
-METHOD_OPTIONS = (
-    "net_norm",
-    "distance",
-    "augment",
-    "outer_loop",
-    "inner_loop",
-    "factor",
-    "net_warmup_epochs",
-)
+#: Deprecated estimator options, and the parameter of the method spec each stands for.
+METHOD_ALIASES = {
+    "distance": "distance",
+    "outer_loop": "outer_loop",
+    "inner_loop": "inner_loop",
+    "factor": "factor",
+    "net_warmup_epochs": "warmup_epochs",
+}
+#: Deprecated estimator options, the :class:`~skdistill.targets.CobraTarget` parameter each
+#: stands for, and their defaults (an option at its default is not given).
+TARGET_ALIASES = {
+    "barycenter": ("barycenter", "mean"),
+    "barycenter_weights": ("weights", None),
+    "huber_delta": ("delta", 1.0),
+}
 
 
 @dataclass
@@ -149,70 +157,135 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
     """
     from ._distiller import resolve_device  # the estimator's module imports this one
 
-    _check_parameters(estimator, resume)
+    spec, target, callbacks = _check_parameters(estimator, resume)
     state = getattr(estimator, "_engine_state", None) if more is not None else None
     if state is not None:
         _check_unchanged(estimator, state["params"])
-    data = _checked_data(estimator, X, y, sensitive_features, sample_weight)
+    data = _checked_data(estimator, spec, X, y, sensitive_features, sample_weight)
     if state is not None:
         data = _continued_data(estimator, data)
     device = resolve_device(estimator.device)
-    make_method = _method_factory(estimator, data.codec, device)
-    target = _target(estimator, data.groups)
+    make_method = _method_factory(estimator, spec, data.codec, device)
+    target = target.resolve(data.groups)
     if more is None:
         n_iter = estimator.n_iter
         state = _checkpoint_state(estimator, n_iter) if resume else None
     else:
         n_iter = more + (0 if state is None else len(state["history"]["loss"]))
-    callbacks = check_callbacks(estimator.callbacks)
     return FitPlan(data, target, make_method, device, n_iter, callbacks, state)
 
 
 # ---------------------------------------------------------------------------- parameters
 def _check_parameters(estimator, resume):
-    """Cross-parameter checks that need no data."""
+    """Checks that need no data; returns the method spec, the target and the callbacks."""
     if resume and estimator.checkpoint_dir is None:
         raise ValueError(MSG_RESUME_WITHOUT_DIR)
-    method, target = estimator.method, estimator.target
-    kind, takes = TARGETS[target].plan_kind, METHODS[method].plan_kinds
+    spec, target = method_spec(estimator), target_object(estimator)
+    kind, takes = target.plan_kind, spec.method_class.plan_kinds
     if kind not in takes:
         raise ValueError(
             MSG_TARGET_METHOD.format(
-                target=target,
+                target=target.name,
                 what=PLAN_KINDS[kind],
-                method=method,
+                method=spec.name,
                 methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
                 targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
             )
         )
-    for name, value in _method_options(estimator).items():
-        if name not in METHODS[method].options:
-            takers = sorted(m for m, c in METHODS.items() if name in c.options)
-            raise ValueError(
-                MSG_METHOD_OPTION.format(
-                    param=name, value=value, method=method, methods=", ".join(takers)
-                )
-            )
-    distance, distances = estimator.distance, METHODS[method].distances
-    if distance is not None and distance not in distances:
-        raise ValueError(
-            MSG_DISTANCE.format(distance=distance, distances=list(distances), method=method)
-        )
-    if target != "cobra":
-        for param, default in (("barycenter", "mean"), ("barycenter_weights", None)):
-            if getattr(estimator, param) != default:
-                raise ValueError(MSG_BARYCENTER_TARGET.format(param=param, target=target))
-    check_callbacks(estimator.callbacks)
+    if estimator.net_norm is not None and "net_norm" not in spec.method_class.options:
+        _refuse_option("net_norm", estimator.net_norm, spec.name)
+    callbacks = check_callbacks(estimator.callbacks)
     if estimator.init == "real":
         warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=5)
+    return spec, target, callbacks
 
 
-def _method_options(estimator):
-    """The method options given (not None); ``augment="auto"`` is not an option given."""
-    options = {name: getattr(estimator, name) for name in METHOD_OPTIONS}
-    if options["augment"] == "auto":
-        options["augment"] = None
-    return {name: value for name, value in options.items() if value is not None}
+def _refuse_option(param, value, method):
+    takers = sorted(m for m, c in METHODS.items() if param in c.options or param in _spec_params(m))
+    raise ValueError(
+        MSG_METHOD_OPTION.format(param=param, value=value, method=method, methods=", ".join(takers))
+    )
+
+
+def _spec_params(name):
+    return METHOD_SPECS[name]().get_params() if name in METHOD_SPECS else {}
+
+
+def method_spec(estimator):
+    """The checked method spec of a fit.
+
+    A :class:`~skdistill.methods.MethodSpec` passed as ``method`` (a copy of it), or the
+    registry's spec of a method name, with the deprecated method options of the estimator.
+    """
+    method = estimator.method
+    given = {a: getattr(estimator, a) for a in METHOD_ALIASES if getattr(estimator, a) is not None}
+    if isinstance(method, MethodSpec):
+        _refuse_aliases(given, "method", method, METHOD_ALIASES)
+        spec = clone(method)
+    elif method not in METHOD_SPECS:  # a registered method without a spec of its own
+        spec = RegisteredMethod(method, given)
+        for param, value in given.items():
+            if param not in spec.method_class.options:
+                _refuse_option(param, value, method)
+    else:
+        cls = METHOD_SPECS[method]
+        for param, value in given.items():
+            name = METHOD_ALIASES[param]
+            if name not in _spec_params(method):
+                _refuse_option(param, value, method)
+            _warn_alias(param, value, "method", cls, name)
+        spec = cls(**{METHOD_ALIASES[p]: v for p, v in given.items()})
+    spec._validate_params()
+    return spec
+
+
+def target_object(estimator):
+    """The checked target of a fit (before its groups are known).
+
+    A :class:`~skdistill.targets.Target` passed as ``target`` (a copy of it), or the
+    registry's target of a name, with the deprecated COBRA options of the estimator.
+    """
+    target = estimator.target
+    given = {
+        param: getattr(estimator, param)
+        for param, (_, default) in TARGET_ALIASES.items()
+        if not _is_default(getattr(estimator, param), default)
+    }
+    names = {param: name for param, (name, _) in TARGET_ALIASES.items()}
+    if isinstance(target, Target):
+        _refuse_aliases(given, "target", target, names)
+        target = clone(target)
+    else:
+        if given and target != "cobra":
+            raise ValueError(MSG_BARYCENTER_TARGET.format(param=next(iter(given)), target=target))
+        for param, value in given.items():
+            _warn_alias(param, value, "target", TARGETS[target], names[param])
+        target = TARGETS[target](**{names[p]: v for p, v in given.items()})
+    target._validate_params()
+    return target
+
+
+def _is_default(value, default):
+    return value is default or (isinstance(value, (str, float, int)) and value == default)
+
+
+def _refuse_aliases(given, component, obj, names):
+    for param, value in given.items():
+        raise ValueError(
+            MSG_GIVEN_TWICE.format(
+                param=param, value=value, component=component, given=obj, name=names[param]
+            )
+        )
+
+
+def _warn_alias(param, value, component, cls, name):
+    warnings.warn(
+        MSG_DEPRECATED_OPTION.format(
+            param=param, value=value, component=component, cls=cls.__name__, name=name
+        ),
+        FutureWarning,
+        stacklevel=7,
+    )
 
 
 def run_params(estimator):
@@ -267,7 +340,7 @@ def check_data_fingerprint(estimator, state, fingerprint):
 
 
 # ---------------------------------------------------------------------------- data
-def _checked_data(estimator, X, y, sensitive_features, sample_weight):
+def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
     """Read and check the inputs; nothing is standardised yet."""
     if isinstance(X, Dataset):
         X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
@@ -277,7 +350,7 @@ def _checked_data(estimator, X, y, sensitive_features, sample_weight):
             raise ValueError(MSG_Y_REQUIRED)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
         codec = fit_codec(X)
-    _check_sample_shape(estimator, codec)
+    _check_sample_shape(estimator, spec, codec)
     classes, y_codes = encode_labels(y)
     _check_classes(classes, y_codes, estimator.ipc)
     groups, g_codes = encode_groups(
@@ -288,21 +361,19 @@ def _checked_data(estimator, X, y, sensitive_features, sample_weight):
     return FitData(X, y, codec, classes, y_codes, groups, g_codes, sample_weight)
 
 
-def _check_sample_shape(estimator, codec):
-    """Image size against the network depth; options that need images."""
+def _check_sample_shape(estimator, spec, codec):
+    """Image size against the network depth; options that need images; the method's checks."""
     if codec.kind != "image":
         for what in ("augment", "net_norm"):
-            if _method_options(estimator).get(what) is not None:
+            if getattr(estimator, what) not in (None, "auto"):
                 raise ValueError(MSG_IMAGES_ONLY.format(what=what))
-        if estimator.method == "idc":
-            raise ValueError(MSG_IMAGES_ONLY.format(what="method='idc'"))
-        return
-    depth = estimator.net_depth or 3
-    h, w = codec.sample_shape[1:]
-    if min(h, w) < min_image_size(depth):
-        raise ValueError(MSG_SMALL_IMAGE.format(h=h, w=w, depth=depth, m=min_image_size(depth)))
-    if estimator.method == "idc":
-        check_factor(codec.sample_shape, estimator.factor)
+    else:
+        depth = estimator.net_depth or 3
+        h, w = codec.sample_shape[1:]
+        if min(h, w) < min_image_size(depth):
+            m = min_image_size(depth)
+            raise ValueError(MSG_SMALL_IMAGE.format(h=h, w=w, depth=depth, m=m))
+    spec.check_data(codec.sample_shape)
 
 
 def _check_classes(classes, y_codes, ipc):
@@ -358,59 +429,23 @@ def _continued_data(estimator, data):
 
 
 # ---------------------------------------------------------------------------- components
-def _target(estimator, groups):
-    """The target object, COBRA's options checked against the groups."""
-    if estimator.target != "cobra":
-        return TARGETS[estimator.target]()
-    return CobraTarget(
-        barycenter=estimator.barycenter,
-        weights=_group_weights(estimator.barycenter_weights, groups),
-        delta=estimator.huber_delta,
-    )
-
-
-def _group_weights(weights, groups):
-    if weights is None:
-        return None
-    names = [scalar(g) for g in groups]
-    if isinstance(weights, dict):
-        unknown = set(weights) - set(names)
-        if unknown or len(weights) != len(names):
-            raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-        weights = [weights[g] for g in names]
-    try:
-        arr = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights)) from exc
-    if arr.shape != (len(names),) or (arr < 0).any() or arr.sum() <= 0:
-        raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-    return arr
-
-
-def _method_factory(estimator, codec, device):
-    """``make(n_classes)``: the method, built with the estimator's (checked) options."""
-    cls = METHODS[estimator.method]
-    options = _method_options(estimator)
+def _method_factory(estimator, spec, codec, device):
+    """``make(n_classes)``: the method of the fit, built from its spec."""
     augment = estimator.augment
     if augment == "auto":  # the method's reference augmentation, on images only
-        augment = cls.default_augment if codec.kind == "image" else None
-    if augment is not None:
-        options["augment"] = make_augment(augment, codec.sample_shape[0])
-    context = {"ipc": estimator.ipc, "bounds": _bounds(codec, device)}
-    context = {k: v for k, v in context.items() if k in cls.options}
-
-    def make(n_classes):
-        return cls(
-            codec.sample_shape,
-            n_classes,
-            net_width=estimator.net_width,
-            net_depth=estimator.net_depth,
-            device=device,
-            **context,
-            **options,
-        )
-
-    return make
+        augment = spec.method_class.default_augment if codec.kind == "image" else None
+    context = BuildContext(
+        sample_shape=codec.sample_shape,
+        n_classes=0,
+        ipc=estimator.ipc,
+        device=device,
+        net_width=estimator.net_width,
+        net_depth=estimator.net_depth,
+        net_norm=estimator.net_norm,
+        augment=make_augment(augment, codec.sample_shape[0]),
+        bounds=_bounds(codec, device),
+    )
+    return lambda n_classes: spec.build(dataclasses.replace(context, n_classes=n_classes))
 
 
 def _bounds(codec, device):

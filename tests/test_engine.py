@@ -10,7 +10,7 @@ import skdistill
 from skdistill import BarycentricDistiller
 from skdistill._persistence import read_checkpoint
 from skdistill.callbacks import Callback, EarlyStopping
-from skdistill.methods import GradientMatching
+from skdistill.methods import DC, IDC, GradientMatching
 
 
 def make(**params):
@@ -126,8 +126,8 @@ def test_verbose_shows_the_groups_and_a_progress_bar(tabular, capsys):
     ("data", "params"),
     [
         ("tabular", dict(method="dm", target="cobra")),
-        ("images", dict(method="dc", target="fairdd", outer_loop=2, inner_loop=1)),
-        ("images", dict(method="idc", target="cobra", outer_loop=2, inner_loop=1, ipc=1)),
+        ("images", dict(method=DC(outer_loop=2, inner_loop=1), target="fairdd")),
+        ("images", dict(method=IDC(outer_loop=2, inner_loop=1), target="cobra", ipc=1)),
     ],
 )
 def test_fit_then_partial_fit_equals_one_longer_fit(tabular, images, data, params):
@@ -207,7 +207,7 @@ def test_an_interruption_inside_an_iteration_resumes_bit_for_bit(images, tmp_pat
     """DC takes several optimiser steps per iteration: a checkpoint written mid-iteration
     holds the optimiser of the last completed iteration, not the half-stepped one."""
     X, y, groups = images
-    params = dict(method="dc", outer_loop=3, inner_loop=1, n_iter=3)
+    params = dict(method=DC(outer_loop=3, inner_loop=1), n_iter=3)
     full = make(**params).fit(X, y, sensitive_features=groups)
     original = GradientMatching.match
     calls = {"n": 0}

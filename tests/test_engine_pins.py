@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from skdistill import BarycentricDistiller
+from skdistill.methods import DC, DM, IDC
+from skdistill.targets import CobraTarget
 
 
 def tabular():
@@ -49,16 +51,25 @@ BASE = dict(
     checkpoint_every=100,
     n_threads=1,
 )
+#: Every parameter of each method, fixed (``method`` is given as its spec object).
 METHOD = {
-    "dm": dict(distance="l2", net_warmup_epochs=0),
+    "dm": dict(distance="l2", warmup_epochs=0),
     "dc": dict(distance="layerwise", outer_loop=2, inner_loop=1),
-    "idc": dict(distance="mse", outer_loop=2, inner_loop=1, factor=2, lr=0.01),
+    "idc": dict(
+        distance="mse",
+        outer_loop=2,
+        inner_loop=1,
+        factor=2,
+        fix_iter=1,
+        lr_img=5e-3,
+        n_data=2000,
+        mix_p=0.5,
+        batch_syn_max=128,
+    ),
 }
-TARGET = {
-    "vanilla": dict(barycenter="mean", barycenter_weights=None, huber_delta=1.0),
-    "fairdd": dict(barycenter="mean", barycenter_weights=None, huber_delta=1.0),
-    "cobra": dict(barycenter="mean", barycenter_weights=None, huber_delta=1.0),
-}
+SPECS = {"dm": DM, "dc": DC, "idc": IDC}
+#: Every parameter of COBRA's target, fixed.
+COBRA = dict(barycenter="mean", weights=None, delta=1.0)
 
 CASES = {
     f"{method}-{target}-{data}": (data, dict(method=method, target=target))
@@ -67,11 +78,14 @@ CASES = {
     for data in (("images",) if method == "idc" else ("tabular", "images"))
 }
 EXTRA = {
-    "dm-cobra_l2-tabular": ("tabular", dict(method="dm", target="cobra", barycenter="l2")),
+    "dm-cobra_l2-tabular": (
+        "tabular",
+        dict(method="dm", target="cobra", cobra={"barycenter": "l2"}),
+    ),
     "dm-cobra-images-dsa": ("images", dict(method="dm", target="cobra", augment="dsa")),
     "dm-fairdd-images-warmup": (
         "images",
-        dict(method="dm", target="fairdd", net_warmup_epochs=1, distance="l1"),
+        dict(method="dm", target="fairdd", spec={"warmup_epochs": 1, "distance": "l1"}),
     ),
     "dc-cobra-images-batchnorm": ("images", dict(method="dc", target="cobra", net_norm="batch")),
     "dm-mmd-tabular": ("tabular", dict(method="dm", target="mmd")),
@@ -110,11 +124,15 @@ PINS = {
 
 
 def params_of(case):
+    """``(data kind, distiller parameters)`` of a case, every one of them explicit."""
     data, given = CASES[case]
-    params = dict(BASE)
-    params.update(METHOD[given["method"]])
-    params.update(TARGET.get(given["target"], TARGET["cobra"]))
-    params.update(given)
+    given = dict(given)
+    method, target = given.pop("method"), given.pop("target")
+    spec = SPECS[method](**{**METHOD[method], **given.pop("spec", {})})
+    if target == "cobra":
+        target = CobraTarget(**{**COBRA, **given.pop("cobra", {})})
+    params = dict(BASE, lr=0.01 if method == "idc" else BASE["lr"])
+    params.update(given, method=spec, target=target)
     return data, params
 
 

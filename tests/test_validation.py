@@ -198,7 +198,7 @@ def _unchanged_by_a_failing_fit(estimator, call):
 BAD_SETTINGS = [
     (dict(ipc=0), "'ipc' parameter"),
     (dict(method="dm", outer_loop=3), "outer_loop=3 does not apply to method='dm'"),
-    (dict(method="dc", distance="l1"), "distance='l1' is not one of"),
+    (dict(method="dc", distance="l1"), "'distance' parameter of DC must be a str among"),
     (dict(augment="dsa"), "augment needs images"),
     (dict(method="idc"), "method='idc' needs images"),
     (dict(target="fairdd", barycenter="l2"), "barycenter applies to target='cobra' only"),

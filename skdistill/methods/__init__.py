@@ -1,6 +1,7 @@
 """Matching methods: which representation of the data is matched, and with what distance."""
 
 from ._base import Method
+from ._spec import DC, DM, IDC, BuildContext, MethodSpec, RegisteredMethod
 from .augment import DSA
 from .dc import GradientMatching, reference_loops
 from .dm import DistributionMatching
@@ -11,10 +12,19 @@ METHODS = {
     "dc": GradientMatching,
     "idc": InformationIntensiveMatching,
 }
+#: The parameter object (:class:`MethodSpec`) of each method that has one, by name.
+METHOD_SPECS = {spec.name: spec for spec in (DM, DC, IDC)}
 
 __all__ = [
+    "DC",
+    "DM",
     "DSA",
+    "IDC",
     "METHODS",
+    "METHOD_SPECS",
+    "BuildContext",
+    "MethodSpec",
+    "RegisteredMethod",
     "DistributionMatching",
     "GradientMatching",
     "InformationIntensiveMatching",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from ._clouds import GroupCloudTarget
 
@@ -150,12 +151,20 @@ class MMDTarget(GroupCloudTarget):
     """
 
     name = "mmd"
+    _parameter_constraints = {
+        "kernel": [StrOptions(set(KERNELS))],
+        "bandwidths": ["array-like"],
+    }
 
     def __init__(self, kernel="gaussian", bandwidths=BANDWIDTHS):
-        if kernel not in KERNELS:
-            raise ValueError(MSG_KERNEL.format(kernels=list(KERNELS), kernel=kernel))
         self.kernel = kernel
-        self.bandwidths = tuple(_check_bandwidths(bandwidths))
+        self.bandwidths = bandwidths
+
+    def resolve(self, groups):
+        """A checked copy (positive bandwidths)."""
+        target = super().resolve(groups)
+        target.bandwidths = tuple(_check_bandwidths(self.bandwidths))
+        return target
 
     def discrepancy(self, real, weight, group, synthetic):
         """Squared MMD of one class (``group`` is already folded into ``weight``)."""
