@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.utils import check_random_state
 
@@ -410,9 +409,3 @@ def data_fingerprint(engine, data):
     if data.sample_weight is not None:
         parts += [torch.as_tensor(data.sample_weight)]
     return "|".join(map(fingerprint_tensor, parts))
-
-
-def history_frame(history):
-    """The loss history as the distiller's ``history_`` table."""
-    n = len(history["loss"])
-    return pd.DataFrame({"iteration": np.arange(1, n + 1), **history})

@@ -109,6 +109,11 @@ class _Writer:
             return {"__torch_dtype__": str(value)}
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
+        if isinstance(value, (pd.Index, pd.Series, pd.DataFrame)):
+            return self._pandas(value, where)
+        return self._component(value, where)
+
+    def _pandas(self, value, where):
         if isinstance(value, pd.Index):
             return {
                 "__index__": self.array(np.asarray(value, dtype=object), where),
@@ -122,15 +127,13 @@ class _Writer:
                 "name": self.value(value.name, where),
                 "index": self.value(value.index, f"{where}.index"),
             }
-        if isinstance(value, pd.DataFrame):
-            return {
-                "__frame__": [
-                    self.value(value.iloc[:, i], f"{where}[{i}]") for i in range(value.shape[1])
-                ],
-                "columns": self.value(value.columns, f"{where}.columns"),
-                "index": self.value(value.index, f"{where}.index"),
-            }
-        return self._component(value, where)
+        return {
+            "__frame__": [
+                self.value(value.iloc[:, i], f"{where}[{i}]") for i in range(value.shape[1])
+            ],
+            "columns": self.value(value.columns, f"{where}.columns"),
+            "index": self.value(value.index, f"{where}.index"),
+        }
 
     def _component(self, value, where):
         from ._data import Codec

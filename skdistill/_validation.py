@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import clone
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from torch.utils.data import Dataset
 
 from ._data import (
@@ -34,9 +37,9 @@ from ._engine import FitData
 from ._persistence import read_checkpoint
 from .callbacks import check_callbacks
 from .methods import METHOD_SPECS, METHODS, BuildContext, MethodSpec, RegisteredMethod
-from .methods.augment import make_augment
-from .nn import min_image_size
-from .targets import PLAN_KINDS, TARGETS, Target
+from .methods.augment import DSA, make_augment
+from .nn import NORMS, min_image_size
+from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, Target
 
 MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
 MSG_SMALL_CLASS = (
@@ -100,6 +103,44 @@ MSG_PARTIAL_DATA = (
     "start afresh on these."
 )
 
+#: ``autocast`` values and the dtype of :func:`torch.autocast` they stand for.
+AUTOCAST = {None: None, "bf16": torch.bfloat16}
+
+#: The distiller's parameters and what each accepts (scikit-learn's constraints, checked by
+#: ``fit`` before :func:`validate` runs the checks that involve several of them or the data).
+PARAMETER_CONSTRAINTS = {
+    "method": [StrOptions(set(METHODS)), MethodSpec],
+    "target": [StrOptions(set(TARGETS)), Target],
+    "ipc": [Interval(Integral, 1, None, closed="left")],
+    "n_iter": [Interval(Integral, 1, None, closed="left")],
+    "batch_real": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither"), None],
+    "init": [StrOptions({"random_real", "balanced", "noise", "real"}, deprecated={"real"})],
+    "net_width": [Interval(Integral, 1, None, closed="left"), None],
+    "net_depth": [Interval(Integral, 1, None, closed="left"), None],
+    "net_norm": [StrOptions(set(NORMS)), None],
+    "augment": [StrOptions({"auto", "dsa"}), DSA, None],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "missing_groups": [StrOptions({"error", "impute"})],
+    "n_impute_clusters": [Interval(Integral, 1, None, closed="left"), None],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1}), None],
+    "callbacks": [list, None],
+    "log_every": [Interval(Integral, 1, None, closed="left")],
+    "autocast": [StrOptions(set(AUTOCAST) - {None}), None],
+    "distance": [str, None],
+    "outer_loop": [Interval(Integral, 1, None, closed="left"), None],
+    "inner_loop": [Interval(Integral, 0, None, closed="left"), None],
+    "factor": [Interval(Integral, 1, None, closed="left"), None],
+    "net_warmup_epochs": [Interval(Integral, 0, None, closed="left"), None],
+    "barycenter": [StrOptions(set(BARYCENTERS))],
+    "barycenter_weights": [dict, "array-like", None],
+    "huber_delta": [Interval(Real, 0, None, closed="neither")],
+}
+
 #: Parameters that do not change what a fit computes: they may differ between a checkpoint
 #: (or a first fit) and the run that continues it.
 FREE_PARAMS = frozenset(
@@ -137,7 +178,8 @@ class FitPlan:
 
     ``make_method(n_classes)`` builds the method (its options already checked); ``state`` is
     the engine state to continue from (a checkpoint, or the previous fit for
-    ``partial_fit``), ``n_iter`` the iteration count the run stops at.
+    ``partial_fit``), ``n_iter`` the iteration count the run stops at; ``settings`` the
+    keywords of :func:`skdistill._engine.build_engine`.
     """
 
     data: FitData
@@ -147,6 +189,7 @@ class FitPlan:
     n_iter: int
     callbacks: list
     state: dict | None = None
+    settings: dict = field(default_factory=dict)
 
 
 def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False, more=None):
@@ -172,7 +215,16 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
         state = _checkpoint_state(estimator, n_iter) if resume else None
     else:
         n_iter = more + (0 if state is None else len(state["history"]["loss"]))
-    return FitPlan(data, target, make_method, device, n_iter, callbacks, state)
+    return FitPlan(
+        data, target, make_method, device, n_iter, callbacks, state, _settings(estimator)
+    )
+
+
+def _settings(estimator):
+    """The estimator's keywords of :func:`skdistill._engine.build_engine`."""
+    names = ("ipc", "batch_real", "lr", "init", "random_state", "n_impute_clusters", "log_every")
+    settings = {name: getattr(estimator, name) for name in names}
+    return dict(settings, autocast=AUTOCAST[estimator.autocast])
 
 
 # ---------------------------------------------------------------------------- parameters

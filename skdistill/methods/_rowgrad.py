@@ -144,39 +144,43 @@ class RowGradients:
         try:
             for start in range(0, subrow_row.shape[0], per_pass):
                 stop = min(start + per_pass, subrow_row.shape[0])
-                k = stop - start
                 sl = slice(start * n, stop * n)
                 calls.clear()
                 # a single sub-row: plain back-propagation (one fused call per layer)
-                recording[0] = k > 1
-                with torch.enable_grad():
-                    loss = weighted_cross_entropy(
-                        self.network(x_all[sl]), labels_all[sl], weights_all[sl]
-                    )
-                    wanted = self.params if k == 1 else [edge for _, _, edge in calls]
-                    grads = torch.autograd.grad(loss, wanted, allow_unused=True)
-                if k == 1:
-                    flat = torch.cat(
-                        [
-                            p.new_zeros(1, p.numel()) if g is None else g.reshape(1, -1)
-                            for p, g in zip(self.params, grads, strict=True)
-                        ],
-                        dim=1,
-                    )
-                else:
-                    per_call = [(m, a, g) for (m, a, _), g in zip(calls, grads, strict=True)]
-                    flat = torch.cat(
-                        [
-                            _subrow_grad(entry, p, per_call, k, n)
-                            for entry, p in zip(self.entries, self.params, strict=True)
-                        ],
-                        dim=1,
-                    )
+                recording[0] = stop - start > 1
+                flat = self._pass(x_all[sl], labels_all[sl], weights_all[sl], calls, n)
                 total.index_add_(0, subrow_row_t[start:stop], flat.to(total.dtype))
         finally:
             for handle in handles:
                 handle.remove()
         return total
+
+    def _pass(self, x, labels, weights, calls, n):
+        """``(k, P)`` gradients of the ``k`` sub-rows of ``n`` samples in one pass over ``x``.
+
+        ``calls`` fills with the hooked layer calls of the forward pass when ``k > 1``.
+        """
+        k = x.shape[0] // n
+        with torch.enable_grad():
+            loss = weighted_cross_entropy(self.network(x), labels, weights)
+            wanted = self.params if k == 1 else [edge for _, _, edge in calls]
+            grads = torch.autograd.grad(loss, wanted, allow_unused=True)
+        if k == 1:
+            return torch.cat(
+                [
+                    p.new_zeros(1, p.numel()) if g is None else g.reshape(1, -1)
+                    for p, g in zip(self.params, grads, strict=True)
+                ],
+                dim=1,
+            )
+        per_call = [(m, a, g) for (m, a, _), g in zip(calls, grads, strict=True)]
+        return torch.cat(
+            [
+                _subrow_grad(entry, p, per_call, k, n)
+                for entry, p in zip(self.entries, self.params, strict=True)
+            ],
+            dim=1,
+        )
 
 
 def _subrow_grad(entry, parameter, calls, k, n):
