@@ -2,7 +2,7 @@
 
 For method in {dm, dc} x target in {vanilla, uniform, fairdd, cobra} x G groups, the
 distiller runs on random tensors. A dc iteration here is one matching step
-(``outer_loop=1, inner_loop=0``): the inner training loop does not depend on the target.
+(``DC(outer_loop=1, inner_loop=0)``): the inner training loop does not depend on the target.
 
 Time: one process per (method, G) builds the four distillers on the same data and advances
 them **interleaved, iteration by iteration** (the order of the targets rotates every
@@ -56,6 +56,7 @@ def problem(config, target, n_iter):
     import torch
 
     from skdistill import BarycentricDistiller
+    from skdistill.methods import DC
 
     shape = SHAPES[config["shape"]]
     n_classes, g = 10, config["groups"]
@@ -64,9 +65,9 @@ def problem(config, target, n_iter):
     X = torch.randn(n, 3, shape["image"], shape["image"], generator=gen)
     y = np.repeat(np.arange(n_classes), shape["per_class"])
     groups = np.arange(n) % g  # every group present in every class, with room for its share
-    method_options = {"outer_loop": 1, "inner_loop": 0} if config["method"] == "dc" else {}
+    method = DC(outer_loop=1, inner_loop=0) if config["method"] == "dc" else config["method"]
     distiller = BarycentricDistiller(
-        method=config["method"],
+        method=method,
         target=target,
         ipc=10,
         n_iter=n_iter,
@@ -75,7 +76,6 @@ def problem(config, target, n_iter):
         net_depth=shape["depth"],
         device=config["device"],
         random_state=0,
-        **method_options,
     )
     return distiller, X, y, groups
 

@@ -33,6 +33,7 @@ from skdistill import BarycentricDistiller
 from skdistill._benchmark import machine
 from skdistill.callbacks import Callback
 from skdistill.datasets import load_colored_digits
+from skdistill.methods import DC
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "soak"
 ITERATIONS = {"dm": 5000, "dc": 500}
@@ -42,7 +43,7 @@ TOLERANCE = 0.05
 
 #: DC's reference loops at IPC 10 (10 outer steps, 50 inner epochs) take about 10 s an
 #: iteration on 2 cores: the soak's DC runs a CPU shape of 5 x 5 loops and width-32 networks.
-SHAPES = {"dm": {}, "dc": dict(outer_loop=5, inner_loop=5, net_width=32)}
+SHAPES = {"dm": {}, "dc": dict(method=DC(outer_loop=5, inner_loop=5), net_width=32)}
 
 
 class ResidentMemory(Callback):
@@ -74,14 +75,13 @@ def soak(method, n_iter, every=EVERY):
     data = load_colored_digits("bg")
     probe = ResidentMemory(method, every)
     BarycentricDistiller(
-        method=method,
+        **{"method": method, **SHAPES[method]},
         target="cobra",
         ipc=10,
         n_iter=n_iter,
         batch_real=64,
         random_state=0,
         callbacks=[probe],
-        **SHAPES[method],
     ).fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
     return probe
 
