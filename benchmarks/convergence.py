@@ -42,12 +42,13 @@ from skdistill._persistence import write_text_atomic
 from skdistill.benchmark import machine
 from skdistill.datasets import load_colored_mnist
 from skdistill.evaluation import evaluate_synthetic
+from skdistill.methods import DM
 
 CURVES = {
     "vanilla": dict(target="vanilla"),
     "fairdd": dict(target="fairdd"),
     "cobra": dict(target="cobra"),
-    "cobra-l1": dict(target="cobra", distance="l1"),
+    "cobra-l1": dict(target="cobra", method=DM(distance="l1")),
     "cobra-lrG": dict(target="cobra", lr_times_groups=True),
     "cobra-balanced": dict(target="cobra", init="balanced", lr_times_groups=True),
 }
@@ -68,7 +69,7 @@ def distiller(curve, args, n_iter, n_groups):
     params = dict(CURVES[curve])
     lr = 1.0 * (n_groups if params.pop("lr_times_groups", False) else 1)
     return BarycentricDistiller(
-        method="dm",
+        method=params.pop("method", "dm"),
         ipc=args.ipc,
         n_iter=n_iter,
         batch_real=args.batch_real,

@@ -16,10 +16,11 @@ import time
 from skdistill import BarycentricDistiller
 from skdistill.datasets import load_colored_mnist
 from skdistill.evaluation import evaluate_synthetic
+from skdistill.methods import DC, IDC
 
-SETTINGS = {
-    "dc": dict(outer_loop=10, inner_loop=10),
-    "idc": dict(outer_loop=10, inner_loop=2),
+METHODS = {
+    "dc": DC(outer_loop=10, inner_loop=10),
+    "idc": IDC(outer_loop=10, inner_loop=2),
 }
 
 
@@ -28,7 +29,7 @@ def main(method="dc", init="balanced", n_iter=10):
     for target in ["vanilla", "cobra", "fairdd"]:
         start = time.time()
         distiller = BarycentricDistiller(
-            method=method,
+            method=METHODS[method],
             target=target,
             ipc=10,
             n_iter=n_iter,
@@ -36,7 +37,6 @@ def main(method="dc", init="balanced", n_iter=10):
             net_width=64,
             init=init,
             random_state=0,
-            **SETTINGS[method],
         )
         distiller.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
         distil = time.time() - start

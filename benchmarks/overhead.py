@@ -2,7 +2,7 @@
 
 For method in {dm, dc} x target in {vanilla, uniform, fairdd, cobra} x G groups, the
 distiller runs on random tensors. A dc iteration here is one matching step
-(``outer_loop=1, inner_loop=0``): the inner training loop does not depend on the target.
+(``DC(outer_loop=1, inner_loop=0)``): the inner training loop does not depend on the target.
 
 Time: one process per (method, G) builds the four distillers on the same data and advances
 them **interleaved, iteration by iteration** (the order of the targets rotates every
@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from skdistill.benchmark import machine
+from skdistill.callbacks import Callback
 
 SHAPES = {
     "paper": dict(image=32, width=128, depth=3, batch_real=256, per_class=512),
@@ -55,6 +56,7 @@ def problem(config, target, n_iter):
     import torch
 
     from skdistill import BarycentricDistiller
+    from skdistill.methods import DC
 
     shape = SHAPES[config["shape"]]
     n_classes, g = 10, config["groups"]
@@ -63,9 +65,9 @@ def problem(config, target, n_iter):
     X = torch.randn(n, 3, shape["image"], shape["image"], generator=gen)
     y = np.repeat(np.arange(n_classes), shape["per_class"])
     groups = np.arange(n) % g  # every group present in every class, with room for its share
-    method_options = {"outer_loop": 1, "inner_loop": 0} if config["method"] == "dc" else {}
+    method = DC(outer_loop=1, inner_loop=0) if config["method"] == "dc" else config["method"]
     distiller = BarycentricDistiller(
-        method=config["method"],
+        method=method,
         target=target,
         ipc=10,
         n_iter=n_iter,
@@ -74,36 +76,79 @@ def problem(config, target, n_iter):
         net_depth=shape["depth"],
         device=config["device"],
         random_state=0,
-        **method_options,
     )
     return distiller, X, y, groups
 
 
-def time_worker(config):
-    """Advance the four targets' fits interleaved; print each one's iteration times as JSON."""
-    import torch
+class IterationTimer(Callback):
+    """Seconds of every iteration, the device synchronised around each (with ``cuda``)."""
 
+    def __init__(self, cuda=False):
+        self.cuda = cuda
+
+    def _now(self):
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def on_fit_begin(self, engine):
+        self.seconds_ = getattr(self, "seconds_", [])
+        self._tic = self._now()
+
+    def on_iteration_end(self, engine):
+        toc = self._now()
+        self.seconds_.append(toc - self._tic)
+        self._tic = toc
+
+
+class PeakAfterFirstIteration(Callback):
+    """After the first iteration: record the setup's peak memory, then reset the peak."""
+
+    def __init__(self, cuda=False):
+        self.cuda = cuda
+
+    def on_iteration_end(self, engine):
+        if engine.iteration != 1:
+            return
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self.setup_, self.start_ = (
+                torch.cuda.max_memory_allocated(),
+                torch.cuda.memory_allocated(),
+            )
+            torch.cuda.reset_peak_memory_stats()
+            return
+        self.setup_ = _proc_status_bytes("VmHWM")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
+            self.start_ = _proc_status_bytes("VmRSS")
+        except OSError:
+            self.start_ = None
+
+
+def time_worker(config):
+    """Advance the four targets' fits interleaved; print each one's iteration times as JSON.
+
+    Each fit advances by ``partial_fit(n_iter=1)``; a callback times the iteration itself
+    (``partial_fit``'s preparation of the data falls outside it).
+    """
     n_iter = config["warmup"] + config["iterations"]
     cuda = config["device"].startswith("cuda")
     fits = {}
     for target in TARGETS:
         distiller, X, y, groups = problem(config, target, n_iter)
-        data = distiller._validate_inputs(X, y, groups)
-        fits[target] = distiller._iterate(**data, resume=False)
-    seconds = {target: [] for target in TARGETS}
+        timer = IterationTimer(cuda)
+        fits[target] = (distiller.set_params(callbacks=[timer]), X, y, groups, timer)
     for it in range(n_iter):
         shift = it % len(TARGETS)
         for target in TARGETS[shift:] + TARGETS[:shift]:
-            if cuda:
-                torch.cuda.synchronize()
-            tic = time.perf_counter()
-            next(fits[target])
-            if cuda:
-                torch.cuda.synchronize()
-            if it >= config["warmup"]:
-                seconds[target].append(time.perf_counter() - tic)
-    for fit in fits.values():
-        fit.close()
+            distiller, X, y, groups, _ = fits[target]
+            distiller.partial_fit(X, y, sensitive_features=groups, n_iter=1)
+    seconds = {t: fit[-1].seconds_[config["warmup"] :] for t, fit in fits.items()}
     print(json.dumps({"seconds": seconds}))
 
 
@@ -129,42 +174,29 @@ def memory_worker(config):
     """
     import torch
 
+    cuda = config["device"].startswith("cuda")
+    peaks = PeakAfterFirstIteration(cuda)
     n_iter = config["memory_iterations"] + 1
     distiller, X, y, groups = problem(config, config["target"], n_iter)
-    cuda = config["device"].startswith("cuda")
+    distiller.set_params(callbacks=[peaks])
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     before = (
         _proc_status_bytes("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
-    fit = distiller._iterate(**distiller._validate_inputs(X, y, groups), resume=False)
-    next(fit)  # data preparation, the synthetic set, the first iteration
+    distiller.fit(X, y, sensitive_features=groups)
     iteration = None
     if cuda:
         torch.cuda.synchronize()
-        setup_peak = torch.cuda.max_memory_allocated()
-        start = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        for _ in fit:
-            pass
-        torch.cuda.synchronize()
-        memory = max(setup_peak, torch.cuda.max_memory_allocated())
-        iteration = torch.cuda.max_memory_allocated() - start
+        memory = max(peaks.setup_, torch.cuda.max_memory_allocated())
+        iteration = torch.cuda.max_memory_allocated() - peaks.start_
     else:
-        setup_peak = _proc_status_bytes("VmHWM")
-        try:
-            Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
-            start = _proc_status_bytes("VmRSS")
-        except OSError:
-            start = None
-        for _ in fit:
-            pass
         peak = _proc_status_bytes("VmHWM")
-        if setup_peak is None or peak is None:  # not Linux: whole-fit peak only
+        if peaks.setup_ is None or peak is None:  # not Linux: whole-fit peak only
             memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
         else:
-            memory = max(setup_peak, peak) - before
-            iteration = None if start is None else peak - start
+            memory = max(peaks.setup_, peak) - before
+            iteration = None if peaks.start_ is None else peak - peaks.start_
     print(json.dumps({"memory_bytes": int(memory), "iteration_bytes": iteration}))
 
 

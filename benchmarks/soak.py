@@ -3,10 +3,10 @@
 CPU-sized shape: Colored Digits (background, 8x8 RGB, 1,257 training images, 5 colours), COBRA,
 IPC 10, 64 real images per class per iteration; DM with the package defaults (ConvNet-3 width
 128), DC with 5 outer steps and 5 inner epochs per iteration and width-32 networks
-(:data:`SHAPES`). The fit runs alone
-in its own process, with the default thread count; the resident set size (RSS, from psutil)
-is read before the fit and after every 100th iteration. The verdict: after the warm-up (the
-first 10 % of the iterations), RSS stays within 5 % of its post-warm-up minimum.
+(:data:`SHAPES`). The fit runs alone in its own process, with the default thread count; the
+resident set size (RSS, from psutil) is read when the iterations begin and after every 100th
+iteration. The verdict: after the warm-up (the first 10 % of the iterations), RSS stays within
+5 % of its post-warm-up minimum.
 
     pip install psutil
     python benchmarks/soak.py --method dm          # 5,000 iterations
@@ -14,8 +14,8 @@ first 10 % of the iterations), RSS stays within 5 % of its post-warm-up minimum.
     python benchmarks/soak.py --report             # soak.md and soak.png from the JSON files
     python benchmarks/soak.py --method dm --iterations 200 --out soak-smoke   # a quick look
 
-The fit is driven iteration by iteration through the estimator's internal loop (the same loop
-``fit`` runs), so that memory can be read between iterations.
+Memory is read between iterations by a callback (``callbacks=``); the first point is taken
+when the fit's iterations begin, after the data are encoded.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import torch
 
 from skdistill import BarycentricDistiller
 from skdistill._resources import limit_threads, resolve_threads
 from skdistill.benchmark import machine
+from skdistill.callbacks import Callback
 from skdistill.datasets import load_colored_digits
+from skdistill.methods import DC
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "soak"
 ITERATIONS = {"dm": 5000, "dc": 500}
@@ -41,39 +44,47 @@ TOLERANCE = 0.05
 
 #: DC's reference loops at IPC 10 (10 outer steps, 50 inner epochs) take about 10 s an
 #: iteration on 2 cores: the soak's DC runs a CPU shape of 5 x 5 loops and width-32 networks.
-SHAPES = {"dm": {}, "dc": dict(outer_loop=5, inner_loop=5, net_width=32)}
+SHAPES = {"dm": {}, "dc": dict(method=DC(outer_loop=5, inner_loop=5), net_width=32)}
+
+
+class ResidentMemory(Callback):
+    """Every ``every`` iterations, the process's resident memory and the elapsed time."""
+
+    def __init__(self, method="dm", every=EVERY):
+        self.method = method
+        self.every = every
+
+    def on_fit_begin(self, engine):
+        self.n_threads_ = torch.get_num_threads()
+        self.process_ = psutil.Process()
+        self.points_ = [{"iteration": 0, "rss_mib": self._rss(), "seconds": 0.0}]
+        self._start = time.perf_counter()
+
+    def _rss(self):
+        return self.process_.memory_info().rss / 2**20
+
+    def on_iteration_end(self, engine):
+        if engine.iteration % self.every:
+            return
+        rss = self._rss()
+        seconds = time.perf_counter() - self._start
+        self.points_.append({"iteration": engine.iteration, "rss_mib": rss, "seconds": seconds})
+        print(f"{self.method} it {engine.iteration:5d}: RSS {rss:7.1f} MiB", flush=True)
 
 
 def soak(method, n_iter, every=EVERY):
     data = load_colored_digits("bg")
-    distiller = BarycentricDistiller(
-        method=method,
+    probe = ResidentMemory(method, every)
+    BarycentricDistiller(
+        **{"method": method, **SHAPES[method]},
         target="cobra",
         ipc=10,
         n_iter=n_iter,
         batch_real=64,
         random_state=0,
-        **SHAPES[method],
-    )
-    process = psutil.Process()
-    points = [{"iteration": 0, "rss_mib": process.memory_info().rss / 2**20, "seconds": 0.0}]
-    start = time.perf_counter()
-    with limit_threads(resolve_threads(distiller.n_threads)):
-        inputs = distiller._validate_inputs(
-            data.X_train, data.y_train, data.sensitive_features_train
-        )
-        for it in distiller._iterate(**inputs, resume=False):
-            if (it + 1) % every == 0:
-                rss = process.memory_info().rss / 2**20
-                points.append(
-                    {
-                        "iteration": it + 1,
-                        "rss_mib": rss,
-                        "seconds": time.perf_counter() - start,
-                    }
-                )
-                print(f"{method} it {it + 1:5d}: RSS {rss:7.1f} MiB", flush=True)
-    return points
+        callbacks=[probe],
+    ).fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
+    return probe
 
 
 def verdict(points, n_iter):
@@ -155,13 +166,14 @@ def main(argv=None):
     if args.method is None:
         parser.error("give --method dm or --method dc (or --report)")
     n_iter = args.iterations or ITERATIONS[args.method]
-    points = soak(args.method, n_iter)
+    probe = soak(args.method, n_iter)
+    points = probe.points_
     record = {
         "method": args.method,
         "n_iter": n_iter,
         "every": EVERY,
         "machine": machine("cpu"),
-        "n_threads": resolve_threads(None),
+        "n_threads": probe.n_threads_,
         "points": points,
         "verdict": verdict(points, n_iter),
     }

@@ -351,6 +351,27 @@ def encode_labels(y):
     return classes, codes.astype(np.int64)
 
 
+MSG_RECODE = (
+    "partial_fit continues a fit whose {what} are {fitted}; these data have {got}. Pass data "
+    "with the same {what}, or call fit to start afresh."
+)
+
+
+def recode(names, codes, fitted, what, *, every=False):
+    """``codes`` (indices into ``names``) as indices into the ``fitted`` names.
+
+    Names outside ``fitted`` are refused, and with ``every`` so is a fitted name missing from
+    ``names``; code ``-1`` (missing) stays ``-1``.
+    """
+    position = {scalar(v): i for i, v in enumerate(fitted)}
+    unknown = [scalar(v) for v in names if scalar(v) not in position]
+    if unknown or (every and len(names) != len(fitted)):
+        got = unknown or [scalar(v) for v in names]
+        raise ValueError(MSG_RECODE.format(what=what, fitted=[scalar(v) for v in fitted], got=got))
+    lookup = np.array([position[scalar(v)] for v in names] + [-1], dtype=np.int64)
+    return lookup[codes]
+
+
 def encode_groups(sensitive_features, n, *, allow_missing=False):
     """Return ``(group_names, codes)``; several columns give one group per combination.
 

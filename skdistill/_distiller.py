@@ -2,95 +2,20 @@
 
 from __future__ import annotations
 
-import math
-import os
 import time
-import warnings
-from contextlib import nullcontext
-from numbers import Integral, Real
+from numbers import Integral
 
-import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_random_state
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils import TransformerTags, check_scalar
 from sklearn.utils.validation import check_is_fitted
-from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
-from ._data import (
-    MSG_Y_REQUIRED,
-    DatasetSamples,
-    check_lengths,
-    encode_groups,
-    encode_labels,
-    fit_codec,
-    read_dataset,
-    scalar,
-)
-from ._device import resolve_device
-from ._persistence import (
-    CheckpointFolder,
-    fingerprint_tensor,
-    read_checkpoint,
-    save_estimator,
-    save_synthetic_set,
-    write_checkpoint,
-)
-from ._resources import limit_threads, resolve_threads
-from ._sampling import ClassGroupIndex
-from .groups import kmeans_impute
-from .methods import METHODS
-from .methods.augment import DSA, make_augment
-from .nn import NORMS, min_image_size
-from .targets import BARYCENTERS, PLAN_KINDS, TARGETS, CobraTarget
-from .targets._base import reweight_plan
-
-MSG_ONE_CLASS = "y has only one class ({cls!r}); distillation needs at least two classes."
-MSG_SMALL_CLASS = (
-    "class {cls!r} has {n} sample(s) but ipc={ipc} synthetic samples per class were requested. "
-    "Lower ipc to at most {limit}, drop or merge this class, or collect more samples of it."
-)
-MSG_TINY_CLASS = (
-    "class {cls!r} has a single sample; distilling a class needs at least 2. Drop or merge "
-    "this class, or collect more samples of it."
-)
-MSG_SMALL_IMAGE = (
-    "images of size {h}x{w} are too small for a ConvNet of net_depth={depth}, which halves "
-    "the size {depth} times; pass images of at least {m}x{m} or lower net_depth."
-)
-MSG_CHECKPOINT_MISMATCH = (
-    "the checkpoint in checkpoint_dir={dir!r} was written for other {what}; pass the same data "
-    "and parameters to resume it, or delete it (or pass resume=False) to start afresh."
-)
-MSG_INIT_REAL = (
-    "init='real' is deprecated and will be removed: it is the group-balanced start, now called "
-    "init='balanced'. The references start from random real samples of the class: "
-    "init='random_real', the default."
-)
-MSG_RESUME_WITHOUT_DIR = "resume=True needs checkpoint_dir, the folder of the checkpoint to resume."
-MSG_BARYCENTER_TARGET = (
-    "{param} applies to target='cobra' only (target={target!r}); leave it at its default or "
-    "use target='cobra'."
-)
-MSG_BARYCENTER_WEIGHTS = (
-    "barycenter_weights must give one non-negative weight per group {groups}, as a dict "
-    "{{group: weight}} or a sequence in that order, with a positive sum; got {got!r}."
-)
-MSG_METHOD_OPTION = (
-    "{param}={value!r} does not apply to method={method!r}; leave it at None, or use a method "
-    "that takes it ({methods})."
-)
-MSG_TARGET_METHOD = (
-    "target={target!r} matches {what}, which method={method!r} does not compute; use a "
-    "method that takes it ({methods}), or a target that method={method!r} takes ({targets})."
-)
-MSG_IMAGES_ONLY = "{what} needs images, but X is tabular; leave it unset for tabular data."
-MSG_NONFINITE_LOSS = (
-    "the matching loss became {value} at iteration {it}; the synthetic set of the last good "
-    "iteration is kept on the estimator. Lower lr (now {lr}) and fit again."
-)
+from ._engine import build_engine, data_fingerprint
+from ._fitted import data_attributes, result_attributes, warn_interrupted
+from ._persistence import save_estimator, save_synthetic_set
+from ._resources import fit_resources
+from ._validation import PARAMETER_CONSTRAINTS, check_data_fingerprint, run_params, validate
+from .callbacks import Checkpoint, ProgressBar
 
 
 class BarycentricDistiller(BaseEstimator):
@@ -98,180 +23,106 @@ class BarycentricDistiller(BaseEstimator):
 
     The synthetic set is learnt by matching, class by class, a statistic of a representation
     of real data (the *method*) against the same statistic of the synthetic data. The *target*
-    decides how the statistics of the protected groups of a class combine:
-
-    - ``"vanilla"``: the class mean, dominated by the majority groups;
-    - ``"uniform"``: the mean of a group-stratified batch;
-    - ``"fairdd"``: one matching term per group, summed (FairDD);
-    - ``"cobra"``: the barycenter (mean) of the group means (COBRA);
-    - ``"reweighted"``: a uniform class batch with samples weighted by inverse group
-      frequency (the COBRA paper's loss-reweighting intervention, "DF");
-    - ``"wasserstein"``: the Wasserstein barycenter of the group *distributions* of
-      embeddings (needs POT: ``pip install skdistill[ot]``);
-    - ``"mmd"``: the equal-weight mixture of the group distributions, matched by MMD.
-
-    The last two match distributions of per-sample representations, not mean statistics:
-    ``method="dm"`` or ``"cafe"``.
+    decides how the statistics of the protected groups of a class combine: ``"vanilla"``, the
+    class mean (dominated by the majority groups); ``"uniform"``, the mean of a
+    group-stratified batch; ``"fairdd"``, one matching term per group (FairDD); ``"cobra"``,
+    the barycenter of the group means (COBRA); ``"reweighted"``, a uniform batch weighted by
+    inverse group frequency (the COBRA paper's "DF"); ``"wasserstein"`` and ``"mmd"``, the
+    barycenter and the mixture of the group *distributions* of embeddings (``method="dm"`` or
+    ``"cafe"``).
 
     Parameters
     ----------
-    method : {"dm", "dc", "idc", "cafe"}, default="dm"
-        Matching method (ConvNet for images, MLP for tables):
-
-        - ``"dm"``, distribution matching: mean embeddings of a freshly drawn random network,
-          squared L2 distance;
-        - ``"dc"``, gradient matching: per-class gradients of the classification loss of a
-          network trained on the synthetic set between matching steps (``outer_loop`` /
-          ``inner_loop``), layer-wise cosine distance; ``augment="dsa"`` gives DSA;
-        - ``"idc"``, gradient matching with multi-formation: each stored image holds
-          ``factor**2`` images (``transform`` returns ``ipc * factor**2`` per class), images
-          kept in the input's range, the network trained on real data. Images only.
-        - ``"cafe"``, feature alignment (CAFE): mean features at every layer of a network
-          trained on the synthetic set between matching steps (``outer_loop`` /
-          ``inner_loop``), squared L2, plus a discrimination loss (synthetic class centres
-          classify the real embeddings); the learning rate halves at 3/5, 4/5 and 9/10 of
-          ``n_iter`` (see :class:`skdistill.methods.FeatureAlignment`).
-    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"}
-        How group statistics combine into the matched target (default ``"cobra"``);
-        ``"wasserstein"`` and ``"mmd"`` take ``method="dm"`` or ``"cafe"`` (see
-        :class:`skdistill.targets.WassersteinTarget` and :class:`skdistill.targets.MMDTarget`).
+    method : {"dm", "dc", "idc", "cafe"} or MethodSpec, default="dm"
+        Matching method, by name or as an object with its parameters
+        (:class:`~skdistill.methods.DM`, :class:`~skdistill.methods.DC`,
+        :class:`~skdistill.methods.IDC`): mean embeddings of a fresh random network (dm),
+        gradients of a network trained between matching steps (dc; DSA with ``augment``),
+        gradients of multi-formation images, ``factor**2`` per stored one (idc, images only),
+        or mean features at every layer of a network trained between matching steps plus a
+        discrimination loss, with the learning rate halved at 3/5, 4/5 and 9/10 of ``n_iter``
+        (cafe, :class:`~skdistill.methods.FeatureAlignment`).
+    target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"} \
+            or Target, default="cobra"
+        How group statistics combine, by name or as an object (e.g.
+        :class:`~skdistill.targets.CobraTarget` with its barycenter and group weights).
     ipc : int, default=10
         Synthetic samples per class.
     n_iter : int, default=500
         Optimisation iterations.
     batch_real : int, default=256
-        Real samples per class per iteration (all of the class when it has fewer). Group-aware
-        targets draw a group-stratified batch of the same size: shared as evenly as possible
-        among the groups of the class, a group smaller than its share giving all its samples.
+        Real samples per class per iteration (all of the class when it has fewer); group-aware
+        targets share them as evenly as possible among the groups of the class.
     lr : float or None, default=None
-        Learning rate of the synthetic samples (SGD, momentum 0.5), in standardised units
-        (idc: in units of the input's value range, as official IDC's pixel units); ``None``
-        takes the method's reference value (dm 1.0, dc 0.1, idc ``5e-3 * ipc / 10``, cafe 0.1),
-        times the mean number of groups per class for ``target="cobra"``: under DM's squared
-        L2 FairDD's gradient is ``G`` times COBRA's, and at the reference rate COBRA stays
-        unfair for over 1,000 iterations from the references' start (see the convergence study
-        in the user guide). ``"wasserstein"`` and ``"mmd"``, whose losses have COBRA-mean's
-        units, take COBRA's step. With cafe the rate (given or default) halves at 3/5, 4/5
-        and 9/10 of ``n_iter``, as the reference's at 1200, 1600 and 1800 of 2000.
+        Learning rate of the synthetic samples (SGD, momentum 0.5; idc: in units of the
+        input's range). ``None``: the method's reference (dm 1.0, dc 0.1, idc ``lr_img * ipc /
+        10``), times the mean groups per class for COBRA and the distribution targets.
     init : {"random_real", "balanced", "noise"}, default="random_real"
-        The starting synthetic set. ``"random_real"`` (the reference codes' start): real
-        samples of the class drawn at random, so the initial set has the class's group
-        proportions (the majority group dominates). ``"balanced"``: real samples of the class
-        cycling through its groups, an equal number per group as far as the groups allow —
-        an intervention of its own (it hands every target a group-balanced solution), to be
-        compared as such. ``"noise"``: standard normal noise in standardised units.
-        ``"real"`` is the former name of ``"balanced"`` and is deprecated.
+        The starting set: random real samples of the class (the references' start), real
+        samples cycling through its groups (an intervention of its own), or standard normal
+        noise. ``"real"``, the former name of ``"balanced"``, is deprecated.
     net_width, net_depth : int or None, default=None
-        Size of the embedding network; ``None`` uses the reference values (ConvNet 128/3 for
-        images, MLP 256/2 for tables).
+        Size of the network; ``None``: ConvNet 128/3 for images, MLP 256/2 for tables.
     net_norm : {"instance", "batch", "none"} or None, default=None
-        Normalisation of the ConvNet; instance norm when None. Batch norm statistics are
-        taken from real data and frozen while matching gradients.
-    distance : str or None, default=None
-        Matching distance; ``None`` takes the method's reference: ``"l2"`` (squared) or
-        ``"l1"`` for dm; ``"layerwise"``, ``"mse"`` or ``"cos"`` for dc; ``"mse"`` or
-        ``"l1"`` for idc; cafe's is squared L2.
+        Normalisation of the ConvNet (dc, idc); instance norm when None. Batch norm statistics
+        come from real data and are frozen while gradients are matched.
     augment : {"auto", "dsa"}, DSA instance or None, default="auto"
-        Differentiable siamese augmentation (DSA) while matching: for every class and every
-        matching step, one transform family and *one* parameter draw (from ``random_state``)
-        applied to every sample of the class's real batch and of its synthetic batch, as in
-        the reference code (``DSA(pairing="per_sample")`` pairs per-sample draws instead).
-        ``"auto"``: the method's reference — DSA for ``dm`` on images (the reference DM always
-        augments), none for ``dc``/``idc``/``cafe`` and for tables; ``None``: no augmentation.
-        ``"dsa"`` leaves flips out for single-channel images; pass
-        ``skdistill.methods.DSA(flip=False)`` for other digit-like images. Images only.
-    outer_loop, inner_loop : int or None, default=None
-        dc/idc/cafe: matching steps per iteration, and the network updates between two of them
-        (dc, cafe: epochs on the synthetic set; idc: batches of 64 real samples, with CutMix).
-        ``None`` takes the reference schedule for ``ipc`` (dc and cafe: 1->(1, 1),
-        10->(10, 50), 20->(20, 25), 30->(30, 20), 40->(40, 15), 50->(50, 10),
-        above->(100, 10); idc, as official IDC: (100, 32), a fresh network every iteration,
-        one image step per class). cafe ends an iteration early once the network's accuracy
-        on real data stops moving (only possible with ``outer_loop`` above 10).
-    factor : int or None, default=None
-        idc: multi-formation factor (2 when None); image sides must be divisible by it.
-    net_warmup_epochs : int or None, default=None
-        dm: train each iteration's fresh network for this many epochs on the current
-        synthetic set (SGD, lr 0.01, momentum 0.9) before matching, as the COBRA authors'
-        code does for COBRA-DM; ``None`` or 0 keeps the reference random network.
+        Differentiable siamese augmentation while matching (one draw per class and step for
+        its real and synthetic batch); ``"auto"``: DSA for ``dm`` on images, else none.
     device : str or torch.device, default="auto"
         ``"auto"`` takes CUDA when available, else the CPU.
     random_state : int, RandomState instance or None, default=None
-        Fixes every random draw (initial samples, batches, networks). The same value on the
-        same CPU gives a bit-identical synthetic set.
+        Fixes every random draw; the same value on the same CPU gives the same synthetic set.
     verbose : int, default=0
         Show a progress bar and a summary of the groups when positive.
-    barycenter : {"mean", "l1", "l2", "linf", "cosine", "huber"}, default="mean"
-        COBRA's discrepancy ``d`` between a group statistic and the target (COBRA paper,
-        Appendix D). ``"mean"`` (squared L2) is the closed-form mean of the group means,
-        computed in one weighted pass; the others are solved on the per-group statistics of
-        the same pass (see :func:`skdistill.targets.barycenter`). ``target="cobra"`` only.
-    barycenter_weights : dict, array-like or None, default=None
-        Group weights ``w_a`` of the barycenter, as ``{group: weight}`` or one weight per
-        group in the order of ``groups_``; uniform when None. ``target="cobra"`` only.
-    huber_delta : float, default=1.0
-        ``barycenter="huber"`` only. Threshold of the Huber discrepancy, relative to the spread
-        of each class's group statistics rather than in their raw units: coordinate ``i`` of
-        class ``y`` uses ``huber_delta * 1.4826 * MAD_{y,i}``, the normal-consistent weighted
-        median absolute deviation of the group statistics from their weighted median, so the
-        same value gives the same robustness for tiny DC gradients and for large embeddings
-        (scaling the statistics scales the target). Large values give the mean of the group
-        statistics, small ones approach their coordinate-wise median; 1.345 is the textbook
-        choice. A coordinate whose MAD is 0 takes the weighted median, and when the minimiser
-        is an interval its midpoint is matched (see :func:`skdistill.targets.barycenter`).
     missing_groups : {"error", "impute"}, default="error"
-        What to do with missing entries of ``sensitive_features``: refuse them, or impute them
-        by K-means on the standardised inputs, each cluster taking the majority group of its
-        known members (COBRA paper, Appendix L).
+        Refuse missing entries of ``sensitive_features``, or impute them by K-means on the
+        standardised inputs (COBRA paper, Appendix L).
     n_impute_clusters : int or None, default=None
         K-means clusters for ``missing_groups="impute"``; the number of known groups when None.
     checkpoint_dir : str, path or None, default=None
-        Folder where a checkpoint is written atomically every ``checkpoint_every``
-        iterations, at the end, and on interruption; ``fit(..., resume=True)`` continues from
-        it, giving exactly the synthetic set of an uninterrupted run, even after the process
-        was killed (the checkpoint is either the previous one or the new one, never half
-        written). ``fit`` checks at its start that the folder can be written and locks it
-        for its duration: a second fit on the same folder is refused, and the lock of a
-        killed process is released by the operating system.
+        Folder locked for the fit, where a checkpoint is written atomically (every
+        ``checkpoint_every`` iterations, at the end, on interruption) for ``resume=True``.
     checkpoint_every : int, default=100
         Iterations between checkpoints.
     n_threads : int or None, default=None
-        CPU threads of the fit (torch, and the BLAS/OpenMP pools of numpy and scikit-learn),
-        set when ``fit`` starts and restored when it returns. ``None``: half the cores this
-        process may use (at least 1), so that two fits at once do not oversubscribe the
-        cores; ``-1``: all of them. A fixed share, never the current load: results can
-        depend on the thread count (the order of floating-point sums), and the same seed on
-        the same machine gives the same synthetic set.
+        CPU threads of the fit: ``None`` half the cores (at least 1), ``-1`` all of them.
+    callbacks : list of Callback or None, default=None
+        :class:`skdistill.callbacks.Callback` objects called at fit begin, after every
+        iteration and at fit end.
+    log_every : int, default=10
+        Iterations between the transfers of the losses to the host, the only moments the loop
+        waits for the device (the history keeps every loss; results do not depend on it). A
+        non-finite loss stops the fit at the next log point, keeping the log point before.
+    autocast : {"bf16"} or None, default=None
+        Run the network passes of matching under :func:`torch.autocast` in bfloat16 (CPU or
+        CUDA); statistics and the synthetic set stay float32. The result changes slightly.
+    distance, outer_loop, inner_loop, factor, net_warmup_epochs : default=None
+        Deprecated aliases of the method objects' parameters, removed in 0.3.
+    barycenter, barycenter_weights, huber_delta : default="mean", None, 1.0
+        Deprecated aliases of ``CobraTarget(barycenter, weights, delta)``, removed in 0.3.
 
     Attributes
     ----------
     X_synthetic_ : ndarray, DataFrame or Tensor
-        The synthetic samples exactly as learnt, in the input's container, layout and scale:
-        floats, not clipped or rounded (see :meth:`synthetic_as_input_dtype`).
+        The synthetic samples exactly as learnt, in the input's container, layout and scale.
     y_synthetic_ : ndarray or Series
-        Their labels, with the dtype of ``y``; ``ipc`` per class, ordered by class.
-    classes_ : ndarray
-        Class labels.
-    groups_ : ndarray
-        Group names (one per combination when several sensitive columns are given).
+        Their labels, with the dtype of ``y``, ordered by class.
+    classes_, groups_ : ndarray
+        Class labels; group names (one per combination of several sensitive columns).
     group_counts_ : DataFrame
         Class x group table of training-sample counts.
     group_imputation_ : dict or None
         With imputed groups: ``n_missing``, ``fraction_missing``, ``n_clusters``, ``imputed``
-        (mask of the samples whose group was imputed) and ``codes`` (every sample's group, as
-        an index into ``groups_``).
+        (mask of the imputed samples) and ``codes`` (every sample's group index).
     absent_cells_ : list of tuple
         ``(class, group)`` pairs with no training sample; they are skipped for that class.
-    n_iter_ : int
-        Iterations completed.
+    n_iter_, fit_time_ : int, float
+        Iterations completed; wall-clock seconds of the optimisation.
     history_ : DataFrame
         Loss and elapsed seconds per iteration.
-    fit_time_ : float
-        Wall-clock seconds of the optimisation.
-    n_features_in_ : int
-        Number of features (tabular input only).
-    feature_names_in_ : ndarray of str
-        Column names (DataFrame input only).
+    n_features_in_, feature_names_in_ : int, ndarray of str
+        Number of features (tables), column names (DataFrames).
 
     Examples
     --------
@@ -285,66 +136,19 @@ class BarycentricDistiller(BaseEstimator):
     ((8, 5), [0, 0, 0, 0, 1, 1, 1, 1])
     """
 
-    _parameter_constraints: dict = {
-        "method": [StrOptions(set(METHODS))],
-        "target": [StrOptions(set(TARGETS))],
-        "ipc": [Interval(Integral, 1, None, closed="left")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_real": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither"), None],
-        "init": [StrOptions({"random_real", "balanced", "noise", "real"}, deprecated={"real"})],
-        "net_width": [Interval(Integral, 1, None, closed="left"), None],
-        "net_depth": [Interval(Integral, 1, None, closed="left"), None],
-        "net_norm": [StrOptions(set(NORMS)), None],
-        "distance": [str, None],
-        "augment": [StrOptions({"auto", "dsa"}), DSA, None],
-        "outer_loop": [Interval(Integral, 1, None, closed="left"), None],
-        "inner_loop": [Interval(Integral, 0, None, closed="left"), None],
-        "factor": [Interval(Integral, 1, None, closed="left"), None],
-        "net_warmup_epochs": [Interval(Integral, 0, None, closed="left"), None],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "barycenter": [StrOptions(set(BARYCENTERS))],
-        "barycenter_weights": [dict, "array-like", None],
-        "huber_delta": [Interval(Real, 0, None, closed="neither")],
-        "missing_groups": [StrOptions({"error", "impute"})],
-        "n_impute_clusters": [Interval(Integral, 1, None, closed="left"), None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1}), None],
-    }
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
 
+    # the parameters grouped by topic (one per line, they would fill a screen)
+    # fmt: off
     def __init__(
-        self,
-        method="dm",
-        target="cobra",
-        ipc=10,
-        *,
-        n_iter=500,
-        batch_real=256,
-        lr=None,
-        init="random_real",
-        net_width=None,
-        net_depth=None,
-        net_norm=None,
-        distance=None,
-        augment="auto",
-        outer_loop=None,
-        inner_loop=None,
-        factor=None,
-        net_warmup_epochs=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        barycenter="mean",
-        barycenter_weights=None,
-        huber_delta=1.0,
-        missing_groups="error",
-        n_impute_clusters=None,
-        checkpoint_dir=None,
-        checkpoint_every=100,
-        n_threads=None,
+        self, method="dm", target="cobra", ipc=10, *, n_iter=500, batch_real=256, lr=None,
+        init="random_real", net_width=None, net_depth=None, net_norm=None, augment="auto",
+        device="auto", random_state=None, verbose=0, missing_groups="error",
+        n_impute_clusters=None, checkpoint_dir=None, checkpoint_every=100, n_threads=None,
+        callbacks=None, log_every=10, autocast=None,
+        # deprecated aliases of the parameters of the method and of COBRA's target
+        distance=None, outer_loop=None, inner_loop=None, factor=None, net_warmup_epochs=None,
+        barycenter="mean", barycenter_weights=None, huber_delta=1.0,
     ):
         self.method = method
         self.target = target
@@ -356,24 +160,28 @@ class BarycentricDistiller(BaseEstimator):
         self.net_width = net_width
         self.net_depth = net_depth
         self.net_norm = net_norm
-        self.distance = distance
         self.augment = augment
-        self.outer_loop = outer_loop
-        self.inner_loop = inner_loop
-        self.factor = factor
-        self.net_warmup_epochs = net_warmup_epochs
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-        self.barycenter = barycenter
-        self.barycenter_weights = barycenter_weights
-        self.huber_delta = huber_delta
         self.missing_groups = missing_groups
         self.n_impute_clusters = n_impute_clusters
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.n_threads = n_threads
+        self.callbacks = callbacks
+        self.log_every = log_every
+        self.autocast = autocast
+        self.distance = distance
+        self.outer_loop = outer_loop
+        self.inner_loop = inner_loop
+        self.factor = factor
+        self.net_warmup_epochs = net_warmup_epochs
+        self.barycenter = barycenter
+        self.barycenter_weights = barycenter_weights
+        self.huber_delta = huber_delta
 
+    # fmt: on
     # ------------------------------------------------------------------ public API
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, sensitive_features=None, sample_weight=None, resume=False):
@@ -383,52 +191,66 @@ class BarycentricDistiller(BaseEstimator):
         ----------
         X : array-like, DataFrame, Tensor or torch Dataset
             ``(n_samples, n_features)`` numbers, or images ``(N, H, W)``, ``(N, C, H, W)`` or
-            ``(N, H, W, C)``, uint8 or float. A map-style ``torch.utils.data.Dataset`` is
-            read item by item (for data that does not fit in memory); its items are
-            ``(x, y)`` or ``(x, y, sensitive_feature)`` tuples unless ``y`` is given, and its
-            standardisation statistics come from up to 2,048 evenly spaced items.
+            ``(N, H, W, C)``, uint8 or float; a map-style ``Dataset`` of ``(x, y)`` or
+            ``(x, y, sensitive_feature)`` items is read item by item.
         y : array-like of shape (n_samples,), default=None
             Class labels (numbers or strings); read from the items when ``X`` is a Dataset.
         sensitive_features : array-like of shape (n_samples,) or (n_samples, n_attrs), default=None
-            Protected group of every sample; several columns give intersectional groups
-            (one group per observed combination). ``None`` puts every sample in one group,
-            where all targets coincide with ``"vanilla"``.
+            Protected group of every sample; several columns give intersectional groups.
+            ``None`` puts every sample in one group (every target is then ``"vanilla"``).
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative importance of every real sample in the matched statistics: within
-            each matching row (a class, or a (class, group) cell) of every batch, a sample's
-            weight is multiplied by its ``sample_weight`` and the row renormalised, so the
-            target becomes the weighted mean of what it was. ``vanilla`` with
-            :func:`skdistill.groups.density_weights` is the label-free reweighting of Cui et
-            al. (ICML 2024). Every class needs a positive total.
+            Non-negative importance of every sample within each matching row of every batch
+            (the row renormalised); e.g. :func:`skdistill.groups.density_weights`.
         resume : bool, default=False
-            Continue from the checkpoint in ``checkpoint_dir`` (written by an earlier fit on
-            the same data with the same parameters; ``n_iter`` may grow). Without a
-            checkpoint there, the fit starts afresh with a warning.
+            Continue from the checkpoint in ``checkpoint_dir`` (same data and parameters;
+            ``n_iter`` may grow); without one there, start afresh with a warning.
 
         Returns
         -------
         self : BarycentricDistiller
             The fitted estimator.
         """
-        if resume and self.checkpoint_dir is None:
-            raise ValueError(MSG_RESUME_WITHOUT_DIR)
-        self._check_method_target()
-        if self.init == "real":
-            warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=3)
-        folder = CheckpointFolder(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        with folder or nullcontext(), limit_threads(resolve_threads(self.n_threads)):
-            data = self._validate_inputs(X, y, sensitive_features, sample_weight)
-            self._fit_synthetic(**data, resume=resume, folder=folder)
+        with fit_resources(self.checkpoint_dir, self.n_threads) as folder:
+            plan = validate(self, X, y, sensitive_features, sample_weight, resume=resume)
+            self._fit(plan, folder)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, *, sensitive_features=None, sample_weight=None, n_iter=1):
+        """Continue the fit for ``n_iter`` more iterations (a first call starts one).
+
+        The synthetic set, its optimiser, the random generator and the history carry over:
+        ``fit`` with ``n_iter=n`` then ``partial_fit(..., n_iter=m)`` gives the set of ``fit``
+        with ``n_iter=n + m``. Other data must have every class, groups among ``groups_`` and
+        the same sample shape (standardised as the first data were); the parameters must be
+        the first fit's, but for ``n_iter``, ``verbose``, ``callbacks``, ``device``,
+        ``n_threads``, ``log_every`` and the checkpoint settings.
+
+        Parameters
+        ----------
+        X, y, sensitive_features, sample_weight
+            As in :meth:`fit`.
+        n_iter : int, default=1
+            Iterations to add.
+
+        Returns
+        -------
+        self : BarycentricDistiller
+            The fitted estimator.
+        """
+        self._validate_params()  # scikit-learn skips it for a fitted estimator's partial_fit
+        check_scalar(n_iter, "n_iter", Integral, min_val=1)
+        with fit_resources(self.checkpoint_dir, self.n_threads) as folder:
+            plan = validate(self, X, y, sensitive_features, sample_weight, more=n_iter)
+            self._fit(plan, folder)
         return self
 
     def transform(self, X=None):
         """Return the synthetic set ``(X_synthetic, y_synthetic)`` (copies), exactly as learnt.
 
-        The samples are the optimised values, de-standardised into the input's scale: floats,
-        neither clipped to the input's range nor rounded (uint8 images come back as float32
-        in 0..255). This is what a model should be trained on, and what
-        :func:`skdistill.evaluation.evaluate_synthetic` and ``skdistill benchmark`` score. For
-        pictures to save in the input's dtype, use :meth:`synthetic_as_input_dtype`.
+        Floats in the input's scale, neither clipped nor rounded (uint8 images come back as
+        float32 in 0..255): what a model should be trained on. For pictures in the input's
+        dtype, use :meth:`synthetic_as_input_dtype`.
 
         Parameters
         ----------
@@ -448,10 +270,8 @@ class BarycentricDistiller(BaseEstimator):
     def synthetic_as_input_dtype(self):
         """The synthetic set clipped to the input's value range and cast to its dtype.
 
-        Images only change: uint8 inputs give uint8 images (rounded), float inputs their float
-        dtype clipped to the training images' range; tables are returned as learnt. Rounding
-        and clipping remove part of what was learnt (on small images, a large part): use this
-        to save or show pictures, and :meth:`transform` to train or evaluate models.
+        Images only (tables come back as learnt). Rounding and clipping remove part of what
+        was learnt: use it to save or show pictures, :meth:`transform` to train models.
 
         Returns
         -------
@@ -488,354 +308,12 @@ class BarycentricDistiller(BaseEstimator):
         tags.input_tags.three_d_array = True  # images (N, H, W)
         return tags
 
-    # ------------------------------------------------------------------ validation
-    def _validate_inputs(self, X, y, sensitive_features, sample_weight=None):
-        if isinstance(X, Dataset):
-            X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-        else:
-            if y is None:
-                raise ValueError(MSG_Y_REQUIRED)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-            codec = fit_codec(X)
-        if codec.kind == "image":
-            depth = self.net_depth or 3
-            h, w = codec.sample_shape[1:]
-            if min(h, w) < min_image_size(depth):
-                raise ValueError(
-                    MSG_SMALL_IMAGE.format(h=h, w=w, depth=depth, m=min_image_size(depth))
-                )
-        classes, y_codes = encode_labels(y)
-        if classes.shape[0] < 2:
-            raise ValueError(MSG_ONE_CLASS.format(cls=scalar(classes[0])))
-        class_sizes = np.bincount(y_codes, minlength=classes.shape[0])
-        for cls, size in zip(classes, class_sizes):
-            if size < 2:
-                raise ValueError(MSG_TINY_CLASS.format(cls=scalar(cls)))
-            if size < self.ipc:
-                limit = int(class_sizes.min())
-                msg = MSG_SMALL_CLASS.format(cls=scalar(cls), n=size, ipc=self.ipc, limit=limit)
-                raise ValueError(msg)
-        groups, g_codes = encode_groups(
-            sensitive_features, y_codes.shape[0], allow_missing=self.missing_groups == "impute"
-        )
-        if sample_weight is not None:
-            sample_weight = _checked_weights(sample_weight, y_codes, classes)
-        target = self._make_target(groups)
-        device = resolve_device(self.device)
-        return dict(
-            sample_weight=sample_weight,
-            X=X,
-            y=y,
-            codec=codec,
-            classes=classes,
-            y_codes=y_codes,
-            groups=groups,
-            g_codes=g_codes,
-            target=target,
-            device=device,
-        )
-
-    def _check_method_target(self):
-        """Refuse a target whose kind of plan the method cannot serve, before any work."""
-        kind = TARGETS[self.target].plan_kind
-        takes = METHODS[self.method].plan_kinds
-        if kind in takes:
-            return
-        raise ValueError(
-            MSG_TARGET_METHOD.format(
-                target=self.target,
-                what=PLAN_KINDS[kind],
-                method=self.method,
-                methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
-                targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
-            )
-        )
-
-    # ------------------------------------------------------------------ fitting
-    def _make_target(self, groups):
-        """The target object, with COBRA's barycenter options checked against the groups."""
-        if self.target != "cobra":
-            changed = [
-                param
-                for param, is_default in (
-                    ("barycenter", self.barycenter == "mean"),
-                    ("barycenter_weights", self.barycenter_weights is None),
-                )
-                if not is_default
-            ]
-            if changed:
-                raise ValueError(MSG_BARYCENTER_TARGET.format(param=changed[0], target=self.target))
-            return TARGETS[self.target]()
-        return CobraTarget(
-            barycenter=self.barycenter,
-            weights=self._group_weights(groups),
-            delta=self.huber_delta,
-        )
-
-    def _group_weights(self, groups):
-        weights = self.barycenter_weights
-        if weights is None:
-            return None
-        names = [scalar(g) for g in groups]
-        if isinstance(weights, dict):
-            unknown = set(weights) - set(names)
-            if unknown or len(weights) != len(names):
-                raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-            weights = [weights[g] for g in names]
-        try:
-            arr = np.asarray(weights, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights)) from exc
-        if arr.shape != (len(names),) or (arr < 0).any() or arr.sum() <= 0:
-            raise ValueError(MSG_BARYCENTER_WEIGHTS.format(groups=names, got=weights))
-        return arr
-
-    def _impute_groups(self, real, g_codes, rng):
-        """Fill missing group codes (-1) by K-means on the standardised inputs."""
-        missing = g_codes < 0
-        self.group_imputation_ = None
-        if not missing.any():
-            return g_codes
-        # an in-memory tensor is used as it is; a Dataset is read once, in full
-        data = real if torch.is_tensor(real) else real[np.arange(len(real))]
-        features = data.reshape(len(real), -1).numpy()
-        k = self.n_impute_clusters or int(g_codes.max()) + 1
-        g_codes, _ = kmeans_impute(features, g_codes, k, int(rng.integers(2**31 - 1)))
-        self.group_imputation_ = {
-            "n_missing": int(missing.sum()),
-            "fraction_missing": float(missing.mean()),
-            "n_clusters": k,
-            "imputed": missing,
-            "codes": g_codes,
-        }
-        return g_codes
-
-    def _fit_synthetic(self, **data):
-        for _ in self._iterate(**data):
-            pass
-
-    def _iterate(
-        self,
-        X,
-        y,
-        codec,
-        classes,
-        y_codes,
-        groups,
-        g_codes,
-        target,
-        device,
-        resume,
-        folder=None,
-        sample_weight=None,
-    ):
-        """The fit loop as a generator that yields after every iteration.
-
-        ``folder``: the entered :class:`CheckpointFolder` of ``checkpoint_dir`` (``fit`` locks
-        it); without one, checkpoints are written directly.
-
-        Stopping it early (``close()``) stores the synthetic set of the last completed
-        iteration, as an interrupted fit does; benchmarks use it to time several estimators
-        iteration by iteration, interleaved.
-        """
-        n_classes, n_groups = classes.shape[0], groups.shape[0]
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        rng = np.random.default_rng(seed)
-        real = X if isinstance(X, DatasetSamples) else codec.encode(X)
-        g_codes = self._impute_groups(real, g_codes, rng)
-        index = ClassGroupIndex(y_codes, g_codes, n_classes, n_groups)
-        self._record_data_attributes(codec, classes, groups, index)
-
-        method = self._make_method(codec, n_classes, device)
-        if self.lr is None:  # the method's reference step, scaled as the target asks
-            lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
-        else:
-            lr = self.lr
-
-        if device.type == "cuda" and torch.is_tensor(real):
-            real = real.pin_memory()
-        synthetic = self._initial_synthetic(real, index, rng, method).to(device)
-        synthetic.requires_grad_(True)
-        optimizer = torch.optim.SGD([synthetic], lr=lr, momentum=0.5)
-        synthetic_labels = np.repeat(np.arange(n_classes), self.ipc)
-
-        def sample_real(n):
-            """``n`` real samples drawn uniformly (for methods that train on real data)."""
-            pick = rng.choice(y_codes.shape[0], min(n, y_codes.shape[0]), replace=False)
-            return real[pick].to(device), torch.as_tensor(y_codes[pick], device=device)
-
-        members = [index.members(c) for c in range(n_classes)]
-
-        def sample_real_class(cls, n):
-            """``min(n, n_cls)`` un-augmented real samples of class ``cls``, drawn at random."""
-            pick = rng.choice(members[cls], min(n, members[cls].shape[0]), replace=False)
-            return real[pick].to(device)
-
-        def step_images():
-            """One optimiser step on the synthetic set (for methods that step per class)."""
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        if hasattr(method, "sample_real_class"):
-            method.sample_real_class = sample_real_class
-        if hasattr(method, "step_images"):
-            method.step_images = step_images
-
-        history = {"loss": [], "seconds": []}
-        fingerprint = None
-        if self.checkpoint_dir is not None:
-            fingerprint = self._fingerprint(real, codec, y_codes, g_codes, sample_weight)
-            if resume:
-                self._restore(fingerprint, synthetic, optimizer, rng, history, method)
-        last_good = synthetic.detach().clone()
-        rng_state = rng.bit_generator.state
-        method_state = method.state_dict()
-        done = len(history["loss"])
-        offset = history["seconds"][-1] if done else 0.0
-        start = time.perf_counter()
-        progress = tqdm(
-            range(done, self.n_iter),
-            initial=done,
-            total=self.n_iter,
-            disable=not self.verbose,
-            desc="distilling",
-        )
-
-        def checkpoint():
-            state = {
-                "fingerprint": fingerprint,
-                "synthetic": last_good.cpu(),
-                "optimizer": _to_cpu(optimizer.state_dict()),
-                "rng": rng_state,
-                "method": method_state,
-                "history": history,
-            }
-            if folder is None:
-                write_checkpoint(self.checkpoint_dir, state)
-            else:
-                folder.write(state, len(history["loss"]))
-
-        try:
-            for it in progress:
-                for group in optimizer.param_groups:  # the method's schedule, if any
-                    group["lr"] = lr * method.lr_factor(it, self.n_iter)
-                value = 0.0
-                for step in range(method.outer_loop):
-                    if step:
-                        method.inner_update(synthetic.detach(), synthetic_labels, sample_real)
-                    batch = index.sample(rng, self.batch_real, target.stratified)
-                    plan = target.plan(y_codes[batch], g_codes[batch], n_classes, n_groups)
-                    if sample_weight is not None:
-                        plan = reweight_plan(plan, sample_weight[batch])
-                    x_real = real[batch].to(device, non_blocking=True)
-                    if step == 0:
-                        method.begin_iteration(int(rng.integers(2**62)))
-                        method.prepare(synthetic.detach(), synthetic_labels)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = method.match(x_real, plan, synthetic, self.ipc).item()
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(
-                            MSG_NONFINITE_LOSS.format(value=loss, it=it, lr=lr)
-                        )
-                    optimizer.step()
-                    method.after_step(synthetic)
-                    if not torch.isfinite(synthetic).all():
-                        raise FloatingPointError(
-                            MSG_NONFINITE_LOSS.format(value="non-finite", it=it, lr=lr)
-                        )
-                    value += loss / method.outer_loop
-                    if method.iteration_converged():  # the mean over the steps taken
-                        value *= method.outer_loop / (step + 1)
-                        break
-                last_good = synthetic.detach().clone()
-                rng_state = rng.bit_generator.state
-                method_state = method.state_dict()
-                history["loss"].append(value)
-                history["seconds"].append(offset + time.perf_counter() - start)
-                progress.set_postfix(loss=f"{value:.4g}", refresh=False)
-                if fingerprint is not None and (
-                    (it + 1) % self.checkpoint_every == 0 or it + 1 == self.n_iter
-                ):
-                    checkpoint()
-                yield it
-        except KeyboardInterrupt:
-            if fingerprint is not None:
-                checkpoint()
-            warnings.warn(
-                f"fit interrupted after {len(history['loss'])} of {self.n_iter} iterations; "
-                "the estimator holds the synthetic set of the last completed iteration"
-                + (" (checkpointed: fit again with resume=True)." if fingerprint else "."),
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        finally:
-            progress.close()
-            self._store_synthetic(method.decode(last_good, self.ipc), codec, y, method)
-            self.n_iter_ = len(history["loss"])
-            self.fit_time_ = time.perf_counter() - start
-            self.history_ = pd.DataFrame({"iteration": np.arange(1, self.n_iter_ + 1), **history})
-
-    def _fingerprint(self, real, codec, y_codes, g_codes, sample_weight=None):
-        """What a checkpoint must match to be resumed: the data and the run's parameters.
-
-        ``n_iter``, ``verbose``, ``device`` and the checkpoint settings may change.
-        """
-        free = {"n_iter", "verbose", "device", "checkpoint_dir", "checkpoint_every", "n_threads"}
-        params = {k: repr(v) for k, v in self.get_params().items() if k not in free}
-        parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
-        parts += [torch.as_tensor(np.stack([y_codes, g_codes]))]
-        parts += [torch.as_tensor(np.concatenate([codec.mean, codec.scale]))]  # scale and shift
-        if sample_weight is not None:
-            parts += [torch.as_tensor(sample_weight)]
-        return {"params": params, "data": "|".join(map(fingerprint_tensor, parts))}
-
-    def _restore(self, fingerprint, synthetic, optimizer, rng, history, method):
-        state = read_checkpoint(self.checkpoint_dir)
-        if state is None:
-            warnings.warn(
-                f"resume=True but checkpoint_dir={str(self.checkpoint_dir)!r} holds no "
-                "checkpoint; starting afresh.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return
-        for what in ("data", "params"):
-            if state["fingerprint"][what] != fingerprint[what]:
-                label = "data" if what == "data" else "parameters"
-                if what == "params":
-                    diff = sorted(
-                        k
-                        for k, v in fingerprint["params"].items()
-                        if state["fingerprint"]["params"].get(k) != v
-                    )
-                    label += f" ({', '.join(diff)})"
-                raise ValueError(
-                    MSG_CHECKPOINT_MISMATCH.format(dir=str(self.checkpoint_dir), what=label)
-                )
-        done = len(state["history"]["loss"])
-        if done > self.n_iter:
-            raise ValueError(
-                f"the checkpoint holds {done} iterations, more than n_iter={self.n_iter}; "
-                "raise n_iter to continue it."
-            )
-        with torch.no_grad():
-            synthetic.copy_(state["synthetic"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["rng"]
-        method.load_state_dict(state.get("method", {}))
-        history["loss"][:] = state["history"]["loss"]
-        history["seconds"][:] = state["history"]["seconds"]
-
     # ------------------------------------------------------------------ persistence
     def save(self, path):
         """Save the fitted distiller, without pickle, with a ``.json`` provenance sidecar.
 
-        Parameters and fitted state are stored as JSON plus plain arrays (an ``.npz``
-        archive; any file name, e.g. ``"distiller.skd"``). Load it back with
-        :func:`skdistill.load`, which verifies the checksum and runs nothing from the file.
-        A parameter that only pickle could store (``random_state`` set to a ``RandomState``)
-        is refused with a ``ValueError`` naming it.
+        Parameters and fitted state as JSON plus plain arrays (an ``.npz`` archive, any file
+        name); :func:`skdistill.load` verifies the checksum and runs nothing from the file.
 
         Parameters
         ----------
@@ -853,9 +331,8 @@ class BarycentricDistiller(BaseEstimator):
     def save_synthetic(self, path):
         """Write the synthetic set as ``.npz`` or ``.pt``, with a ``.json`` provenance sidecar.
 
-        The sidecar records the parameters, package and torch versions, data shapes, class and
-        group counts, the seed, and a SHA-256 checksum that :func:`skdistill.load_synthetic`
-        verifies.
+        The sidecar records parameters, versions, shapes, counts, the seed and a SHA-256
+        checksum that :func:`skdistill.load_synthetic` verifies.
 
         Parameters
         ----------
@@ -870,160 +347,33 @@ class BarycentricDistiller(BaseEstimator):
         check_is_fitted(self, "X_synthetic_")
         return save_synthetic_set(self, path)
 
-    def _store_synthetic(self, synthetic, codec, y, method):
-        self._codec = codec
-        self._synthetic_internal = synthetic.detach().cpu()
-        self.X_synthetic_ = codec.decode(synthetic)
-        per_class = self.ipc * method.samples_per_stored()
-        labels = self.classes_[np.arange(self.classes_.shape[0]).repeat(per_class)]
-        if isinstance(y, pd.Series):
-            labels = pd.Series(labels, name=y.name, dtype=y.dtype)
-        self.y_synthetic_ = labels
+    # ------------------------------------------------------------------ fitting
 
-    def _record_data_attributes(self, codec, classes, groups, index):
-        self.classes_ = classes
-        self.groups_ = groups
-        self.group_counts_ = pd.DataFrame(
-            index.counts,
-            index=pd.Index(classes, name="class"),
-            columns=pd.Index(groups, name="group"),
+    def _fit(self, plan, folder=None):
+        """Build the engine of a validated fit, run it, store the result."""
+        engine, imputation = build_engine(
+            plan.data, plan.make_method, plan.target, device=plan.device, **plan.settings
         )
-        self.absent_cells_ = [
-            (classes[c], groups[g]) for c, g in zip(*np.nonzero(index.counts == 0))
-        ]
-        if codec.kind == "tabular":
-            self.n_features_in_ = codec.sample_shape[0]
-            if codec.columns is not None:
-                self.feature_names_in_ = np.asarray(codec.columns, dtype=object)
-        if self.verbose:
-            print(
-                f"[skdistill] {len(classes)} classes x {len(groups)} groups, "
-                f"{len(self.absent_cells_)} empty (class, group) cell(s) skipped"
+        callbacks = [ProgressBar()] if self.verbose else []
+        if folder is not None:
+            fingerprint = {"params": run_params(self), "data": data_fingerprint(engine, plan.data)}
+            check_data_fingerprint(self, plan.state, fingerprint)
+            callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
+        if plan.state is not None:
+            engine.load_state_dict(plan.state)
+        # the estimator changes from here on, never before
+        vars(self).update(data_attributes(plan.data, engine.sampler.index, imputation))
+        start = time.perf_counter()
+        try:
+            engine.run(plan.n_iter, callbacks + plan.callbacks)
+        finally:
+            seconds = time.perf_counter() - start
+            params = run_params(self)
+            vars(self).update(
+                result_attributes(engine, plan.data, self.classes_, self.ipc, seconds, params)
             )
-
-    def _initial_synthetic(self, real, index, rng, method):
-        """The starting synthetic set, ``ipc`` stored samples per class, ordered by class.
-
-        A multi-formation method (idc) packs ``factor**2`` real samples into each stored one.
-        """
-        if self.init == "noise":
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            shape = (index.n_classes * self.ipc, *real.shape[1:])
-            return torch.randn(shape, generator=gen)
-        per_stored = method.samples_per_stored()
-        chosen = []
-        for cls in range(index.n_classes):
-            members = index.members(cls)
-            n = min(self.ipc * per_stored, members.shape[0])
-            if self.init == "random_real":
-                pick = rng.choice(members, n, replace=False)
-            else:  # "balanced" (or its deprecated name "real")
-                pick = index.balanced_pick(cls, n, rng)
-            # a small class repeats samples to fill the stored slots of a multi-formation method
-            chosen.append(np.resize(pick, self.ipc * per_stored))
-        x = real[np.concatenate(chosen)].clone()
-        return x if per_stored == 1 else method.encode_initial(x)
-
-    def _make_method(self, codec, n_classes, device):
-        """The method object, with options that do not apply to it refused."""
-        cls = METHODS[self.method]
-        augment = self.augment
-        if augment == "auto":  # the method's reference augmentation, on images only
-            augment = cls.default_augment if codec.kind == "image" else None
-        given = {
-            name: augment if name == "augment" else getattr(self, name)
-            for name in (
-                "net_norm",
-                "distance",
-                "augment",
-                "outer_loop",
-                "inner_loop",
-                "factor",
-                "net_warmup_epochs",
-            )
-        }
-        options = {name: value for name, value in given.items() if value is not None}
-        for name, value in options.items():
-            if name not in cls.options:
-                takers = sorted(m for m, c in METHODS.items() if name in c.options)
-                raise ValueError(
-                    MSG_METHOD_OPTION.format(
-                        param=name, value=value, method=self.method, methods=", ".join(takers)
-                    )
-                )
-        if codec.kind != "image":
-            for what in ("augment", "net_norm"):
-                if what in options:
-                    raise ValueError(MSG_IMAGES_ONLY.format(what=what))
-            if self.method == "idc":
-                raise ValueError(MSG_IMAGES_ONLY.format(what="method='idc'"))
-        if "augment" in options:
-            options["augment"] = make_augment(options["augment"], codec.sample_shape[0])
-        if "distance" in options and options["distance"] not in cls.distances:
-            raise ValueError(
-                f"distance={options['distance']!r} is not one of {list(cls.distances)} for "
-                f"method={self.method!r}."
-            )
-        context = {"ipc": self.ipc, "bounds": _bounds(codec, device)}
-        context = {k: v for k, v in context.items() if k in cls.options}
-        return cls(
-            codec.sample_shape,
-            n_classes,
-            net_width=self.net_width,
-            net_depth=self.net_depth,
-            device=device,
-            **context,
-            **options,
-        )
-
-
-MSG_SAMPLE_WEIGHT = (
-    "sample_weight must hold one finite, non-negative number per sample; {problem}. Pass an "
-    "array of shape (n_samples,), e.g. skdistill.groups.density_weights(X, y)."
-)
-
-
-def _checked_weights(sample_weight, y_codes, classes):
-    """``sample_weight`` as a float64 array, refusing what cannot weigh a class's rows."""
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it is not numeric")) from None
-    if weights.shape != y_codes.shape:
-        problem = f"got shape {weights.shape} for {y_codes.shape[0]} samples"
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem="it holds negative or non-finite values"))
-    totals = np.bincount(y_codes, weights=weights, minlength=classes.shape[0])
-    if (totals <= 0).any():
-        empty = [scalar(c) for c in classes[totals <= 0]]
-        problem = f"the weights of class(es) {empty} are all zero"
-        raise ValueError(MSG_SAMPLE_WEIGHT.format(problem=problem))
-    return weights
-
-
-def _bounds(codec, device):
-    """``(low, high)`` of the input's value range in internal units, shaped ``(1, C, 1, 1)``."""
-    if codec.kind != "image":
-        return None
-    low, high = codec.value_range
-    if codec.dtype == np.uint8:
-        low, high = low / 255.0, high / 255.0
-    lo = (low - codec.mean) / codec.scale
-    hi = (high - codec.mean) / codec.scale
-    as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)  # noqa: E731
-    return as_t(lo), as_t(hi)
-
-
-def _to_cpu(state):
-    """A state dict with every tensor moved to the CPU (checkpoints load anywhere)."""
-    if torch.is_tensor(state):
-        return state.detach().cpu()
-    if isinstance(state, dict):
-        return {k: _to_cpu(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_to_cpu(v) for v in state)
-    return state
+        if engine.status == "interrupted":
+            warn_interrupted(engine, checkpointed=folder is not None)
 
 
 def _copy(obj):

@@ -1,12 +1,14 @@
-"""CPU threads of a fit: a share of the cores, set inside ``fit`` and restored afterwards."""
+"""What a fit holds while it runs: its checkpoint folder, locked, and a share of the cores."""
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from threadpoolctl import threadpool_limits
+
+from ._persistence import CheckpointFolder
 
 
 def available_cores() -> int:
@@ -44,3 +46,14 @@ def limit_threads(n: int):
             yield
         finally:
             torch.set_num_threads(before)
+
+
+@contextmanager
+def fit_resources(checkpoint_dir, n_threads):
+    """The locked checkpoint folder (or None) and the fit's threads, for its duration.
+
+    The folder is checked writable and locked before the data are read.
+    """
+    folder = CheckpointFolder(checkpoint_dir) if checkpoint_dir is not None else None
+    with folder or nullcontext(), limit_threads(resolve_threads(n_threads)):
+        yield folder

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from ._transfer import to_device
+from .targets._base import reweight_plan
 
 
 class ClassGroupIndex:
@@ -108,3 +112,68 @@ class ClassGroupIndex:
         starts = np.concatenate([[0], np.cumsum(seg_counts)[:-1]])
         rank = np.arange(order.shape[0]) - starts[seg_sorted]
         return order[rank < cap[seg_sorted]]
+
+
+class RealBatches:
+    """The real data of a fit and every draw from it, with one random generator.
+
+    Samples are gathered where ``real`` lives (on the device when the data were moved there)
+    and sent to ``device`` without making the host wait.
+
+    Parameters
+    ----------
+    real : Tensor or skdistill._data.DatasetSamples
+        The training samples in internal units, indexable by an array of positions.
+    index : ClassGroupIndex
+        Their classes and groups.
+    target : Target
+        Decides whether class batches are stratified by group, and forms their plans.
+    batch_real : int
+        Real samples per class and batch.
+    device : torch.device
+        Where the drawn samples go.
+    rng : numpy.random.Generator
+        The generator of every draw (the engine's).
+    sample_weight : ndarray or None
+        Importance of every sample, folded into the plans.
+    """
+
+    def __init__(self, real, index, target, batch_real, device, rng, sample_weight=None):
+        self.real = real
+        self.index = index
+        self.target = target
+        self.batch_real = batch_real
+        self.device = device
+        self.rng = rng
+        self.sample_weight = sample_weight
+        self._members = [index.members(c) for c in range(index.n_classes)]
+
+    def batch(self):
+        """One real batch of every class and its plan: ``(x_real, plan)``."""
+        index = self.index
+        batch = index.sample(self.rng, self.batch_real, self.target.stratified)
+        plan = self.target.plan(
+            index.class_codes[batch], index.group_codes[batch], index.n_classes, index.n_groups
+        )
+        if self.sample_weight is not None:
+            plan = reweight_plan(plan, self.sample_weight[batch])
+        return self.take(batch), plan
+
+    def take(self, positions):
+        """The samples at ``positions`` (an integer array), on the device."""
+        real = self.real
+        if torch.is_tensor(real) and real.device.type != "cpu":
+            return real.index_select(0, to_device(positions, real.device))
+        return to_device(real[positions], self.device)
+
+    def sample_real(self, n):
+        """``n`` real samples drawn uniformly, and their classes (methods training on data)."""
+        codes = self.index.class_codes
+        pick = self.rng.choice(codes.shape[0], min(n, codes.shape[0]), replace=False)
+        return self.take(pick), to_device(codes[pick], self.device)
+
+    def sample_real_class(self, cls, n):
+        """``min(n, n_cls)`` real samples of class ``cls``, drawn at random, not augmented."""
+        members = self._members[cls]
+        pick = self.rng.choice(members, min(n, members.shape[0]), replace=False)
+        return self.take(pick)

@@ -5,9 +5,10 @@ arrays go into an ``.npz`` archive, read back with ``allow_pickle=False``); :fun
 rebuilds the value. Only the types a fitted distiller holds are known: ``None``, booleans,
 numbers, strings, lists, tuples, dicts, numpy arrays and scalars, torch tensors, numpy, torch
 and pandas dtypes, pandas Series, DataFrames and Index, torch devices, :class:`~skdistill.
-methods.augment.DSA` and the internal :class:`~skdistill._data.Codec`. Anything else is refused
-with :class:`UnsupportedValue`, which names where it was found. Loading never imports or calls
-anything the file names: every tag maps to a fixed constructor here.
+methods.augment.DSA`, the method specs, targets and built-in callbacks of the package (stored
+by name with their parameters) and the internal :class:`~skdistill._data.Codec`. Anything else
+is refused with :class:`UnsupportedValue`, which names where it was found. Loading never
+imports or calls anything the file names: every tag maps to a fixed constructor here.
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ class _Writer:
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
         if isinstance(value, (pd.Index, pd.Series, pd.DataFrame)):
-            return self.pandas(value, where)
+            return self._pandas(value, where)
         return self._component(value, where)
 
-    def pandas(self, value, where):
+    def _pandas(self, value, where):
         if isinstance(value, pd.Index):
             return {
                 "__index__": self.array(np.asarray(value, dtype=object), where),
@@ -138,6 +139,10 @@ class _Writer:
         from ._data import Codec
         from .methods.augment import DSA
 
+        key = next((k for k, cls in _components().items() if type(value) is cls), None)
+        if key is not None:
+            params = value.get_params(deep=False)
+            return {"__component__": key, "params": self.value(params, f"{where}.params")}
         if isinstance(value, DSA):
             spec = {"flip": "flip" in value.families, "pairing": value.pairing}
             return {
@@ -148,6 +153,21 @@ class _Writer:
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
             return {"__codec__": self.value(fields, f"{where}.codec")}
         raise UnsupportedValue(where, value)
+
+
+def _components():
+    """The parameter objects the format stores, by a fixed name: methods, targets, callbacks.
+
+    Loading builds them through these classes only, from their stored parameters.
+    """
+    from .callbacks import EarlyStopping, ProgressBar
+    from .methods import METHOD_SPECS
+    from .targets import TARGETS
+
+    classes = {f"method:{name}": cls for name, cls in METHOD_SPECS.items()}
+    classes.update({f"target:{name}": cls for name, cls in TARGETS.items()})
+    classes.update({f"callback:{cls.__name__}": cls for cls in (EarlyStopping, ProgressBar)})
+    return classes
 
 
 def encode(value, where="value"):
@@ -223,6 +243,8 @@ def decode(data, arrays):
         dsa = DSA(**decode(body, arrays))
         dsa.settings.update(decode(data["settings"], arrays))
         return dsa
+    if tag == "__component__" and body in _components():
+        return _components()[body](**decode(data["params"], arrays))
     if tag == "__codec__":
         from ._data import Codec
 

@@ -8,7 +8,7 @@ from conftest import TINY, tiny_fit
 from torch import nn
 
 from skdistill import BarycentricDistiller
-from skdistill._distiller import MSG_METHOD_OPTION
+from skdistill._validation import MSG_METHOD_OPTION
 from skdistill.methods import METHODS, FeatureAlignment
 from skdistill.methods.cafe import (
     MSG_DISCRIMINATION_WEIGHT,

@@ -332,7 +332,7 @@ def test_non_finite_loss_names_the_iteration_and_keeps_the_last_good_set(tabular
         return out * float("nan") if calls["n"] == 2 else out
 
     monkeypatch.setattr(DistributionMatching, "match", exploding)
-    d = BarycentricDistiller(**dict(TINY, ipc=3, n_iter=4))
+    d = BarycentricDistiller(**dict(TINY, ipc=3, n_iter=4, log_every=1))
     with pytest.raises(FloatingPointError, match="iteration 1.*Lower lr"):
         d.fit(X, y, sensitive_features=groups)
     assert d.n_iter_ == 1 and np.isfinite(d.X_synthetic_).all()

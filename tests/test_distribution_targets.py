@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_fit
 
 from skdistill import BarycentricDistiller
-from skdistill._distiller import MSG_TARGET_METHOD
+from skdistill._validation import MSG_TARGET_METHOD
 from skdistill.methods import DistributionMatching
 from skdistill.targets import PLAN_KINDS, TARGETS, CobraTarget, MMDTarget, VanillaTarget
 from skdistill.targets.wasserstein import MSG_NO_POT

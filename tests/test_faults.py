@@ -266,7 +266,7 @@ def test_an_unwritable_folder_fails_at_the_start_naming_it(tabular, tmp_path, mo
     blocker.write_text("not a folder")
     d = BarycentricDistiller(n_iter=1, checkpoint_dir=blocker / "ckpt")
     seen = []
-    monkeypatch.setattr(BarycentricDistiller, "_validate_inputs", lambda *a: seen.append(a))
+    monkeypatch.setattr("skdistill._distiller.validate", lambda *a, **k: seen.append(a))
     with pytest.raises(CheckpointFolderError, match=r"checkpoint_dir='.*a-file/ckpt' cannot be"):
         d.fit(X, y, sensitive_features=groups)
     assert not seen  # before the data was even read

@@ -80,7 +80,8 @@ def test_intersectional_groups_end_to_end():
 @pytest.mark.parametrize("kind", ["l1", "l2", "linf", "cosine", "huber"])
 def test_every_barycenter_fits(kind):
     X, y, groups = separated()
-    d = BarycentricDistiller(**TINY, barycenter=kind).fit(X, y, sensitive_features=groups)
+    d = BarycentricDistiller(**TINY, target=CobraTarget(barycenter=kind))
+    d.fit(X, y, sensitive_features=groups)
     assert np.isfinite(d.X_synthetic_).all() and np.isfinite(d.history_.loss).all()
 
 
@@ -89,7 +90,8 @@ def test_two_group_l1_barycenter_equals_the_mean_path():
     # one-pass weighted mean
     X, y, groups = separated()
     mean = BarycentricDistiller(**TINY).fit(X, y, sensitive_features=groups).X_synthetic_
-    l1 = BarycentricDistiller(**TINY, barycenter="l1").fit(X, y, sensitive_features=groups)
+    l1 = BarycentricDistiller(**TINY, target=CobraTarget(barycenter="l1"))
+    l1.fit(X, y, sensitive_features=groups)
     np.testing.assert_allclose(l1.X_synthetic_, mean, rtol=1e-4, atol=1e-5)
 
 
@@ -102,12 +104,12 @@ def test_barycenter_weights():
         assert (plan.weight * feats[:, 0]).sum() == pytest.approx(expected)
     X, y, groups = separated()
     uniform = BarycentricDistiller(**TINY).fit(X, y, sensitive_features=groups)
-    explicit = BarycentricDistiller(**TINY, barycenter_weights={"a": 2, "b": 2}).fit(
+    explicit = BarycentricDistiller(**TINY, target=CobraTarget(weights={"a": 2, "b": 2})).fit(
         X, y, sensitive_features=groups
     )
     np.testing.assert_array_equal(uniform.X_synthetic_, explicit.X_synthetic_)
     with pytest.raises(ValueError, match="one non-negative weight per group"):
-        BarycentricDistiller(**TINY, barycenter_weights={"a": 1}).fit(
+        BarycentricDistiller(**TINY, target=CobraTarget(weights={"a": 1})).fit(
             X, y, sensitive_features=groups
         )
     with pytest.raises(ValueError, match="barycenter applies to target='cobra' only"):

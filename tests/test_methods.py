@@ -7,7 +7,15 @@ import torch.nn.functional as F
 from conftest import TINY, tiny_fit
 
 from skdistill import BarycentricDistiller
-from skdistill.methods import DSA, GradientMatching, InformationIntensiveMatching, reference_loops
+from skdistill.methods import (
+    DC,
+    DM,
+    DSA,
+    IDC,
+    GradientMatching,
+    InformationIntensiveMatching,
+    reference_loops,
+)
 from skdistill.methods.dc import layerwise_distance
 from skdistill.targets import TARGETS
 
@@ -177,11 +185,11 @@ def test_dsa_families_and_no_flip_for_digits():
 
 def test_dsa_draws_come_from_random_state_only(images):
     X, y, groups = images
-    a = tiny_fit(X, y, groups, method="dc", augment="dsa", outer_loop=2, inner_loop=1)
+    a = tiny_fit(X, y, groups, method=DC(outer_loop=2, inner_loop=1), augment="dsa")
     torch.manual_seed(123)  # the global state must not matter
-    b = tiny_fit(X, y, groups, method="dc", augment="dsa", outer_loop=2, inner_loop=1)
+    b = tiny_fit(X, y, groups, method=DC(outer_loop=2, inner_loop=1), augment="dsa")
     np.testing.assert_array_equal(a.X_synthetic_, b.X_synthetic_)
-    c = tiny_fit(X, y, groups, method="dc", outer_loop=2, inner_loop=1)
+    c = tiny_fit(X, y, groups, method=DC(outer_loop=2, inner_loop=1))
     assert not np.array_equal(a.X_synthetic_, c.X_synthetic_)
 
 
@@ -190,29 +198,29 @@ def test_dsa_draws_come_from_random_state_only(images):
 def test_same_random_state_gives_identical_dc_output(images, target):
     X, y, groups = images
     fits = [
-        tiny_fit(X, y, groups, method="dc", target=target, outer_loop=2, inner_loop=2)
+        tiny_fit(X, y, groups, method=DC(outer_loop=2, inner_loop=2), target=target)
         for _ in range(2)
     ]
     np.testing.assert_array_equal(fits[0].X_synthetic_, fits[1].X_synthetic_)
     other = tiny_fit(
-        X, y, groups, method="dc", target=target, outer_loop=2, inner_loop=2, random_state=1
+        X, y, groups, method=DC(outer_loop=2, inner_loop=2), target=target, random_state=1
     )
     assert not np.array_equal(fits[0].X_synthetic_, other.X_synthetic_)
 
 
 def test_dc_moves_the_synthetic_set(images):
     X, y, groups = images
-    d = tiny_fit(X, y, groups, method="dc", n_iter=1, outer_loop=15, inner_loop=0, lr=0.5)
-    start = tiny_fit(X, y, groups, method="dc", n_iter=1, outer_loop=1, inner_loop=0, lr=1e-12)
+    d = tiny_fit(X, y, groups, method=DC(outer_loop=15, inner_loop=0), n_iter=1, lr=0.5)
+    start = tiny_fit(X, y, groups, method=DC(outer_loop=1, inner_loop=0), n_iter=1, lr=1e-12)
     assert np.abs(d.X_synthetic_.astype(int) - start.X_synthetic_.astype(int)).sum() > 0
 
 
 def test_dc_on_tables_and_with_batch_norm(tabular, images):
     X, y, groups = tabular
-    d = tiny_fit(X, y, groups, method="dc", target="fairdd", outer_loop=2, inner_loop=1)
+    d = tiny_fit(X, y, groups, method=DC(outer_loop=2, inner_loop=1), target="fairdd")
     assert d.X_synthetic_.shape == (9, 5)
     Xi, yi, gi = images
-    d = tiny_fit(Xi, yi, gi, method="dc", net_norm="batch", outer_loop=2, inner_loop=1)
+    d = tiny_fit(Xi, yi, gi, method=DC(outer_loop=2, inner_loop=1), net_norm="batch")
     assert d.X_synthetic_.shape == (6, 8, 8, 3)
 
 
@@ -230,7 +238,7 @@ def test_idc_multi_formation_round_trip():
 def test_idc_returns_factor_squared_images_per_slot_in_range(images):
     X, y, groups = images
     d = tiny_fit(
-        X, y, groups, method="idc", target="cobra", ipc=2, outer_loop=2, inner_loop=1, lr=50.0
+        X, y, groups, method=IDC(outer_loop=2, inner_loop=1), target="cobra", ipc=2, lr=50.0
     )
     assert d.X_synthetic_.shape == (16, 8, 8, 3) and d.X_synthetic_.dtype == np.float32
     assert d.X_synthetic_.min() >= -1e-3 and d.X_synthetic_.max() <= 255 + 1e-3
@@ -239,10 +247,8 @@ def test_idc_returns_factor_squared_images_per_slot_in_range(images):
         X.astype(np.float32) / 255,
         y,
         groups,
-        method="idc",
+        method=IDC(outer_loop=2, inner_loop=1),
         ipc=2,
-        outer_loop=2,
-        inner_loop=1,
         lr=50.0,
     )
     assert f.X_synthetic_.min() >= X.min() / 255 - 1e-6
@@ -251,7 +257,7 @@ def test_idc_returns_factor_squared_images_per_slot_in_range(images):
 
 def test_idc_resumed_run_equals_an_uninterrupted_run(images, tmp_path):
     X, y, groups = images
-    kw = dict(method="idc", outer_loop=2, inner_loop=1, n_iter=4)
+    kw = dict(method=IDC(outer_loop=2, inner_loop=1), n_iter=4)
     full = tiny_fit(X, y, groups, **kw)
     tiny_fit(X, y, groups, **{**kw, "n_iter": 2}, checkpoint_dir=tmp_path)
     resumed = BarycentricDistiller(**{**TINY, "ipc": 3, **kw}, checkpoint_dir=tmp_path).fit(
@@ -265,7 +271,7 @@ def test_idc_resumed_run_equals_an_uninterrupted_run(images, tmp_path):
     [
         (dict(method="dm", outer_loop=3), "outer_loop=3 does not apply to method='dm'.*dc, idc"),
         (dict(method="dm", factor=2), "factor=2 does not apply to method='dm'.*idc"),
-        (dict(method="dc", distance="l1"), "distance='l1' is not one of"),
+        (dict(method="dc", distance="l1"), "'distance' parameter of DC must be a str among"),
         (dict(method="dm", augment="dsa"), "augment needs images"),
         (dict(method="idc"), "method='idc' needs images"),
     ],
@@ -300,9 +306,9 @@ def test_dm_network_warmup_trains_the_fresh_network_on_the_synthetic_set(images)
 
     X, y, groups = images
     plain = tiny_fit(X, y, groups)
-    zero = tiny_fit(X, y, groups, net_warmup_epochs=0)
-    warm = tiny_fit(X, y, groups, net_warmup_epochs=2)
-    again = tiny_fit(X, y, groups, net_warmup_epochs=2)
+    zero = tiny_fit(X, y, groups, method=DM(warmup_epochs=0))
+    warm = tiny_fit(X, y, groups, method=DM(warmup_epochs=2))
+    again = tiny_fit(X, y, groups, method=DM(warmup_epochs=2))
     np.testing.assert_array_equal(plain.X_synthetic_, zero.X_synthetic_)
     assert not np.array_equal(plain.X_synthetic_, warm.X_synthetic_)
     np.testing.assert_array_equal(warm.X_synthetic_, again.X_synthetic_)

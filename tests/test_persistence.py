@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 import torch
 from conftest import TINY
+from sklearn.base import BaseEstimator
 
 import skdistill
 from skdistill import BarycentricDistiller
-from skdistill.methods import DistributionMatching
+from skdistill.methods import IDC, DistributionMatching
+from skdistill.targets import CobraTarget
 
 
 def make(**params):
@@ -111,8 +113,28 @@ def assert_same_state(a, b):
         elif name == "group_imputation_" and v is not None:
             np.testing.assert_array_equal(v["imputed"], w["imputed"])
             np.testing.assert_array_equal(v["codes"], w["codes"])
+        elif name == "_engine_state":
+            assert_same_tree(v, w, name)
+        elif isinstance(v, BaseEstimator):  # a method spec or a target: same parameters
+            assert repr(v.get_params()) == repr(w.get_params()), name
         else:
             assert v == w, name
+
+
+def assert_same_tree(v, w, where):
+    """Nested dicts and lists of tensors and plain values, equal leaf by leaf."""
+    if isinstance(v, dict):
+        assert sorted(v, key=repr) == sorted(w, key=repr), where
+        for key in v:
+            assert_same_tree(v[key], w[key], f"{where}[{key!r}]")
+    elif isinstance(v, (list, tuple)):
+        assert len(v) == len(w), where
+        for i, (a, b) in enumerate(zip(v, w)):
+            assert_same_tree(a, b, f"{where}[{i}]")
+    elif torch.is_tensor(v):
+        assert torch.equal(v, w) and v.dtype == w.dtype, where
+    else:
+        assert v == w and type(v) is type(w), where
 
 
 def test_save_and_load_a_fitted_distiller(tabular, tmp_path):
@@ -139,14 +161,14 @@ def test_saved_distillers_hold_every_attribute(tabular, images, tmp_path, case):
         X = pd.DataFrame(X, columns=["a", "b", "c", 4, "e"]).astype({"c": "float32"})
         X["b"] = (X["b"] > 0).astype(int)
         y = pd.Series(pd.Categorical(np.array(["no", "yes", "maybe"])[y]), name="answer")
-        d = make(barycenter_weights={"a": 1.0, "b": 3.0})
+        d = make(target=CobraTarget(weights={"a": 1.0, "b": 3.0}))
     elif case == "images":
         X, y, groups = images
         d = make(augment=DSA(pairing="per_sample", rotate=5.0), device=torch.device("cpu"))
     elif case == "torch-idc":
         X, y, groups = images
         X = torch.as_tensor(X).permute(0, 3, 1, 2).float()
-        d = make(method="idc", ipc=1, n_iter=1, factor=2)
+        d = make(method=IDC(factor=2, outer_loop=2, inner_loop=1), ipc=1, n_iter=1)
     else:
         X, y, groups = images
         groups = groups.astype(float)

@@ -17,7 +17,7 @@ from skdistill._data import (
     MSG_X_OVERFLOW,
     MSG_X_TORCH_DTYPE,
 )
-from skdistill._distiller import MSG_ONE_CLASS, MSG_SMALL_CLASS, MSG_TINY_CLASS
+from skdistill._validation import MSG_ONE_CLASS, MSG_SMALL_CLASS, MSG_TINY_CLASS
 
 
 def as_regex(message):

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,3 +179,87 @@ def test_y_is_required_for_arrays(tabular):
         ValueError, match="target y is None: y is required unless X is a torch Dataset"
     ):
         fit(X, None)
+
+
+# ---------------------------------------------------------------- one validation pass
+def _unchanged_by_a_failing_fit(estimator, call):
+    """``call(estimator)`` raises; every attribute of the estimator is as it was."""
+    import copy
+
+    from test_persistence import assert_same_state
+
+    before = copy.deepcopy(estimator)
+    with pytest.raises((ValueError, TypeError)) as info:
+        call(estimator)
+    assert_same_state(before, estimator)
+    return info.value
+
+
+BAD_SETTINGS = [
+    (dict(ipc=0), "'ipc' parameter"),
+    (dict(method="dm", outer_loop=3), "outer_loop=3 does not apply to method='dm'"),
+    (dict(method="dc", distance="l1"), "'distance' parameter of DC must be a str among"),
+    (dict(augment="dsa"), "augment needs images"),
+    (dict(method="idc"), "method='idc' needs images"),
+    (dict(target="fairdd", barycenter="l2"), "barycenter applies to target='cobra' only"),
+    (dict(barycenter_weights={"a": 1}), "one non-negative weight per group"),
+    (dict(ipc=81), r"ipc=81 synthetic samples per class"),
+    (dict(method="dc", target="mmd"), "target='mmd' matches distributions"),
+    (dict(callbacks=[print]), "callbacks must be a list of skdistill.callbacks.Callback"),
+    (dict(method="dc", net_norm="batch"), "net_norm needs images"),
+]
+
+
+@pytest.mark.parametrize("fitted", [False, True], ids=["unfitted", "fitted"])
+@pytest.mark.parametrize(("params", "pattern"), BAD_SETTINGS)
+def test_a_failing_fit_leaves_the_estimator_untouched(tabular, fitted, params, pattern):
+    from conftest import TINY
+
+    from skdistill import BarycentricDistiller
+
+    X, y, groups = tabular
+    d = BarycentricDistiller(**TINY, ipc=3)
+    if fitted:
+        d.fit(X, y, sensitive_features=groups)
+    d.set_params(**params)
+    error = _unchanged_by_a_failing_fit(d, lambda e: e.fit(X, y, sensitive_features=groups))
+    assert re.search(pattern, str(error)), str(error)
+
+
+def test_failing_fits_of_other_kinds_leave_the_estimator_untouched(tabular, images, tmp_path):
+    from conftest import TINY
+
+    from skdistill import BarycentricDistiller
+
+    X, y, groups = tabular
+    d = BarycentricDistiller(**TINY, ipc=3).fit(X, y, sensitive_features=groups)
+    calls = [
+        lambda e: e.fit(X, y, sensitive_features=groups, resume=True),  # no checkpoint_dir
+        lambda e: e.fit(X, y, sensitive_features=groups, sample_weight=-np.ones(240)),
+        lambda e: e.fit(X, y, sensitive_features=np.where(y == 0, None, groups)),
+        lambda e: e.partial_fit(X, np.where(y == 2, 1, y), sensitive_features=groups),
+        lambda e: e.partial_fit(X[:, :3], y, sensitive_features=groups),
+    ]
+    for call in calls:
+        _unchanged_by_a_failing_fit(d, call)
+    d.set_params(lr=0.123)  # partial_fit continues the first fit's parameters only
+    assert "other parameters (lr)" in str(
+        _unchanged_by_a_failing_fit(d, lambda e: e.partial_fit(X, y, sensitive_features=groups))
+    )
+    # a checkpoint of other data is found only once the data are encoded: still untouched
+    d.set_params(lr=None, checkpoint_dir=tmp_path)
+    d.fit(X, y, sensitive_features=groups)
+    other = np.random.default_rng(0).permutation(groups)  # other group counts per class
+    error = _unchanged_by_a_failing_fit(
+        d, lambda e: e.fit(X, y, sensitive_features=other, resume=True)
+    )
+    assert "other data" in str(error)
+    Xi, yi, gi = images
+    e = BarycentricDistiller(**TINY, ipc=1, method="idc", factor=3)
+    assert "divisible by factor=3" in str(
+        _unchanged_by_a_failing_fit(e, lambda e: e.fit(Xi, yi, sensitive_features=gi))
+    )
+    e.set_params(method="dm", factor=None, net_depth=4)
+    assert "too small for a ConvNet of net_depth=4" in str(
+        _unchanged_by_a_failing_fit(e, lambda e: e.fit(Xi, yi, sensitive_features=gi))
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 
 from .._device import CPU_CHUNK
+from .._transfer import to_device
 from ..targets import CloudPlan, RowPlan
 
 MSG_PLAN_KIND = (
@@ -70,6 +73,18 @@ class Method:
         self.chunk = CPU_CHUNK if device.type == "cpu" else None
         self.generator = torch.Generator()
         self._siamese = None
+        #: dtype of :func:`torch.autocast` over the matching forward passes (None: off).
+        self.autocast_dtype = None
+
+    def forward_context(self):
+        """:func:`torch.autocast` for a matching forward pass, or nothing when it is off.
+
+        The statistics are cast back to float32 before they are compared: only the network
+        passes run in the lower precision.
+        """
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     # ------------------------------------------------------------------ life cycle hooks
     def begin_iteration(self, seed: int) -> None:
@@ -161,7 +176,7 @@ class Method:
         ]
         out = torch.empty_like(x_real)
         for c in np.flatnonzero(counts):
-            pos = torch.as_tensor(np.flatnonzero(sample_class == c), device=x_real.device)
+            pos = to_device(np.flatnonzero(sample_class == c), x_real.device)
             out[pos] = self.augment.apply(x_real[pos], self._siamese[c])
         return out
 
@@ -189,16 +204,18 @@ class Method:
         self._siamese = None
         if self.augment is not None:
             x_real = self._augment_real(x_real, plan.sample_class, n_classes, ipc)
-        if plan.kind == "clouds":
-            block_loss = self._cloud_loss(x_real, plan)
-        else:
-            block_loss = self._row_loss(x_real, plan)
+        with self.forward_context():
+            if plan.kind == "clouds":
+                block_loss = self._cloud_loss(x_real, plan)
+            else:
+                block_loss = self._row_loss(x_real, plan)
         one_by_one = not self.couples_classes and (self.per_class or self.chunk is not None)
         blocks = np.arange(n_classes)[:, None] if one_by_one else [np.arange(n_classes)]
         total = torch.zeros((), device=synthetic.device)
         for classes in blocks:
             block = synthetic[int(classes[0]) * ipc : (int(classes[-1]) + 1) * ipc]
-            loss = block_loss(block, ipc, classes)
+            with self.forward_context():
+                loss = block_loss(block, ipc, classes)
             if loss is None:
                 continue
             loss.backward(inputs=[synthetic])
@@ -207,12 +224,12 @@ class Method:
 
     def _row_loss(self, x_real, plan):
         """``loss(block, ipc, classes)``: distances of a block's statistics to its rows."""
-        real, row_class = plan.targets(self.real_statistics(x_real, plan))
+        real, row_class = plan.targets(self.real_statistics(x_real, plan).float())
 
         def loss(block, ipc, classes):
             if not np.isin(row_class, classes).any():
                 return None
-            syn = self.synthetic_statistics(block, ipc, classes)
+            syn = self.synthetic_statistics(block, ipc, classes).float()
             return self.row_distance(real, row_class, syn, classes)
 
         return loss
@@ -223,20 +240,20 @@ class Method:
         ``synthetic`` holds the statistics of ``classes`` (consecutive class codes), in order.
         """
         rows = np.flatnonzero(np.isin(row_class, classes))
-        index = torch.as_tensor(row_class[rows] - int(classes[0]), device=synthetic.device)
-        rows = torch.as_tensor(rows, device=real.device)
+        index = to_device(row_class[rows] - int(classes[0]), synthetic.device)
+        rows = to_device(rows, real.device)
         # index_select: its backward adds rows (advanced indexing's backward, an
         # index_put with repeated indices, is many times slower on the CPU)
         return self.distance(real.index_select(0, rows), synthetic.index_select(0, index))
 
     def _cloud_loss(self, x_real, plan):
         """``loss(block, ipc, classes)``: the plan's discrepancies of a block's classes."""
-        real = self.real_representations(x_real)
+        real = self.real_representations(x_real).float()
 
         def loss(block, ipc, classes):
             if not np.isin(plan.sample_class, classes).any():
                 return None
-            syn = self.synthetic_representations(block, ipc, classes)
+            syn = self.synthetic_representations(block, ipc, classes).float()
             return self.cloud_discrepancy(real, plan, syn, classes)
 
         return loss
@@ -248,14 +265,14 @@ class Method:
         ``real`` holds the representations of the whole batch; ``synthetic`` those of the
         views of ``classes`` (consecutive class codes, as many views for each).
         """
-        weight = torch.as_tensor(plan.weight, dtype=real.dtype, device=real.device)
+        weight = to_device(plan.weight, real.device, real.dtype)
         per = synthetic.shape[0] // len(classes)
         terms = []
         for c in classes:
             members = np.flatnonzero(plan.sample_class == c)
             if members.size == 0:
                 continue
-            idx = torch.as_tensor(members, device=real.device)
+            idx = to_device(members, real.device)
             k = int(c) - int(classes[0])
             terms.append(
                 plan.discrepancy(

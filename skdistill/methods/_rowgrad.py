@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.grad import conv2d_weight
 
+from .._transfer import to_device
+
 try:
     from torch.autograd.graph import get_gradient_edge
 except ImportError:  # torch < 2.2: every row gets its own pass (see ``supported``)
@@ -120,13 +122,13 @@ class RowGradients:
         slots, subrow_row = _layout(row, sizes, n)
         per_pass = max(1, int(cap) // n)
         slots = _interleave(slots, n, per_pass)
-        slots_t = torch.as_tensor(slots, device=x.device)
+        slots_t = to_device(slots, x.device)
         valid = slots_t >= 0
         index = slots_t.clamp(min=0)
         # padding slots repeat sample 0 with weight 0: their output gradients are exactly zero
         x_all, labels_all = x.detach()[index], labels[index]
         weights_all = torch.where(valid, weights[index], torch.zeros((), dtype=weights.dtype))
-        subrow_row_t = torch.as_tensor(subrow_row, device=x.device)
+        subrow_row_t = to_device(subrow_row, x.device)
         total = x.new_zeros((n_rows, sum(p.numel() for p in self.params)))
 
         calls = []  # (module, input, gradient edge of the output) of every hooked call
@@ -142,25 +144,27 @@ class RowGradients:
         try:
             for start in range(0, subrow_row.shape[0], per_pass):
                 stop = min(start + per_pass, subrow_row.shape[0])
-                k = stop - start
                 sl = slice(start * n, stop * n)
                 calls.clear()
                 # a single sub-row: plain back-propagation (one fused call per layer)
-                recording[0] = k > 1
-                with torch.enable_grad():
-                    loss = weighted_cross_entropy(
-                        self.network(x_all[sl]), labels_all[sl], weights_all[sl]
-                    )
-                    wanted = self.params if k == 1 else [edge for _, _, edge in calls]
-                    grads = torch.autograd.grad(loss, wanted, allow_unused=True)
-                total.index_add_(0, subrow_row_t[start:stop], self._flat(grads, calls, k, n))
+                recording[0] = stop - start > 1
+                flat = self._pass(x_all[sl], labels_all[sl], weights_all[sl], calls, n)
+                total.index_add_(0, subrow_row_t[start:stop], flat.to(total.dtype))
         finally:
             for handle in handles:
                 handle.remove()
         return total
 
-    def _flat(self, grads, calls, k, n):
-        """``(k, P)`` gradients of one pass: the parameters' own (one sub-row) or per sub-row."""
+    def _pass(self, x, labels, weights, calls, n):
+        """``(k, P)`` gradients of the ``k`` sub-rows of ``n`` samples in one pass over ``x``.
+
+        ``calls`` fills with the hooked layer calls of the forward pass when ``k > 1``.
+        """
+        k = x.shape[0] // n
+        with torch.enable_grad():
+            loss = weighted_cross_entropy(self.network(x), labels, weights)
+            wanted = self.params if k == 1 else [edge for _, _, edge in calls]
+            grads = torch.autograd.grad(loss, wanted, allow_unused=True)
         if k == 1:
             return torch.cat(
                 [
@@ -208,7 +212,9 @@ def _one_call(module, name, a, g, k, n):
     """Per-sub-row gradient of ``module.<name>`` from one call's input ``a`` and output grad ``g``.
 
     Samples are slot-major (see :func:`_interleave`): sample ``j * k + s`` is in sub-row ``s``.
+    Computed in float32 (under autocast ``a`` or ``g`` may be of a lower precision).
     """
+    a, g = a.float(), g.float()
     if isinstance(module, nn.Linear):
         # (n * k, ..., features) -> (k, n * ..., features)
         a = a.reshape(n, k, -1, a.shape[-1]).transpose(0, 1).reshape(k, -1, a.shape[-1])

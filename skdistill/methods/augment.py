@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .._transfer import to_device
+
 #: Reference parameters of the DSA paper.
 DEFAULTS = {
     "brightness": 1.0,
@@ -56,8 +58,8 @@ class AugmentParams:
     def take(self, n, device):
         """The parameters of ``n`` samples (the first ``n``, or the shared one ``n`` times)."""
         if self.shared:
-            return {k: v.expand(n, *v.shape[1:]).to(device) for k, v in self.values.items()}
-        return {k: v[:n].to(device) for k, v in self.values.items()}
+            return {k: to_device(v.expand(n, *v.shape[1:]), device) for k, v in self.values.items()}
+        return {k: to_device(v[:n], device) for k, v in self.values.items()}
 
 
 class DSA:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._device import cpu_chunk
+from .._transfer import to_device
 from ..nn import build_network, reinitialize_
 from ..nn._sgd import train_epochs
 from ._base import Method
@@ -191,7 +192,7 @@ class GradientMatching(Method):
         if self.sample_real_class is not None:
             return torch.cat(
                 [
-                    torch.as_tensor(self.sample_real_class(c, BN_SAMPLES_PER_CLASS)).to(self.device)
+                    to_device(self.sample_real_class(c, BN_SAMPLES_PER_CLASS), self.device)
                     for c in range(self.n_classes)
                 ]
             )
@@ -201,7 +202,7 @@ class GradientMatching(Method):
             members = np.flatnonzero(sample_class == c)
             order = torch.randperm(members.shape[0], generator=self.generator).numpy()
             pick.append(members[order[:BN_SAMPLES_PER_CLASS]])
-        return x[torch.as_tensor(np.concatenate(pick), device=x.device)]
+        return x[to_device(np.concatenate(pick), x.device)]
 
     def _freeze_batch_norm(self, x, plan):
         """Batch-norm statistics from one training-mode pass over real samples, then frozen.
@@ -246,8 +247,8 @@ class GradientMatching(Method):
         if any(bn.training for bn in self.batch_norms):  # called on its own, not via match
             self._freeze_batch_norm(x, plan)
         sample_class = plan.row_class[plan.row]
-        labels = torch.as_tensor(sample_class, device=x.device)
-        weights = torch.as_tensor(plan.weight, dtype=x.dtype, device=x.device)
+        labels = to_device(sample_class, x.device)
+        weights = to_device(plan.weight, x.device, x.dtype)
         if self.row_gradients.supported:
             cap = self.chunk or int(np.bincount(sample_class).max())
             return self.row_gradients(x, labels, weights, plan.row, plan.n_rows, cap)
@@ -255,7 +256,7 @@ class GradientMatching(Method):
         bounds = np.searchsorted(plan.row[order], np.arange(plan.n_rows + 1))
         rows = []
         for r in range(plan.n_rows):
-            idx = torch.as_tensor(order[bounds[r] : bounds[r + 1]], device=x.device)
+            idx = to_device(order[bounds[r] : bounds[r + 1]], x.device)
             rows.append(self.weighted_gradient(x[idx], labels[idx], weights[idx]).detach())
         return torch.stack(rows)
 
@@ -282,9 +283,7 @@ class GradientMatching(Method):
     def inner_update(self, synthetic, synthetic_labels, sample_real):
         """Train the network for ``inner_loop`` epochs on the synthetic set."""
         x_all = self.decode(synthetic, None)
-        labels = torch.as_tensor(
-            np.repeat(synthetic_labels, self.samples_per_stored()), device=synthetic.device
-        )
+        labels = to_device(np.repeat(synthetic_labels, self.samples_per_stored()), synthetic.device)
         self.network.train()
         train_epochs(
             self.network,

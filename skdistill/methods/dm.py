@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._device import chunked
+from .._transfer import to_device
 from ..nn import build_network, reinitialize_
 from ..nn._sgd import train_epochs
 from ._base import Method
@@ -17,8 +18,8 @@ def weighted_row_sums(values, plan, *, start=0, out=None):
     their sums are then added into ``out`` when given.
     """
     stop = start + values.shape[0]
-    row = torch.as_tensor(plan.row[start:stop], device=values.device)
-    weight = torch.as_tensor(plan.weight[start:stop], dtype=values.dtype, device=values.device)
+    row = to_device(plan.row[start:stop], values.device)
+    weight = to_device(plan.weight[start:stop], values.device, values.dtype)
     if out is None:
         out = values.new_zeros((plan.n_rows, values.shape[1]))
     return out.index_add_(0, row, values * weight[:, None])
@@ -84,7 +85,7 @@ class DistributionMatching(Method):
         if not self.net_warmup_epochs:
             return
         x_all = self.decode(synthetic, None)
-        labels = torch.as_tensor(synthetic_labels, device=x_all.device)
+        labels = to_device(synthetic_labels, x_all.device)
         self.network.requires_grad_(True).train()
         optimizer = torch.optim.SGD(self.network.parameters(), lr=0.01, momentum=0.9)
         train_epochs(
@@ -108,11 +109,11 @@ class DistributionMatching(Method):
 
     def real_statistics(self, x, plan):
         """Weighted mean embeddings of every row, from one pass over the batch."""
-        return weighted_row_sums(self.real_representations(x), plan)
+        return weighted_row_sums(self.real_representations(x).float(), plan)
 
     def synthetic_statistics(self, x_syn, ipc, classes):
         """Mean embedding of each class block."""
-        emb = self.synthetic_representations(x_syn, ipc, classes)
+        emb = self.synthetic_representations(x_syn, ipc, classes).float()
         return emb.reshape(-1, ipc, emb.shape[1]).mean(dim=1)
 
     def distance(self, real, synthetic):

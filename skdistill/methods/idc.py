@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._transfer import to_device
 from ..nn import reinitialize_
 from .dc import GradientMatching
 
@@ -41,7 +42,7 @@ def cutmix(x, labels, generator):
     """
     n, _, h, w = x.shape
     lam = float(torch.rand((), generator=generator))
-    partner = torch.randperm(n, generator=generator).to(x.device)
+    partner = to_device(torch.randperm(n, generator=generator), x.device)
     cut = math.sqrt(1.0 - lam)
     ch, cw = int(h * cut), int(w * cut)
     cy = int(torch.randint(h, (), generator=generator))
@@ -52,6 +53,23 @@ def cutmix(x, labels, generator):
     mixed[:, :, y1:y2, x1:x2] = x[partner, :, y1:y2, x1:x2]
     keep = 1.0 - (y2 - y1) * (x2 - x1) / (h * w)
     return mixed, labels[partner], keep
+
+
+MSG_IDC_IMAGES = "method='idc' needs images; use 'dc' or 'dm' for tabular data."
+MSG_IDC_FACTOR = (
+    "method='idc' cuts images into a {factor}x{factor} grid: the image size {h}x{w} must be "
+    "divisible by factor={factor}."
+)
+
+
+def check_factor(sample_shape, factor):
+    """Refuse samples that are not images, or whose sides ``factor`` does not divide."""
+    factor = factor or 2
+    if len(sample_shape) != 3:
+        raise ValueError(MSG_IDC_IMAGES)
+    h, w = sample_shape[1:]
+    if h % factor or w % factor:
+        raise ValueError(MSG_IDC_FACTOR.format(factor=factor, h=h, w=w))
 
 
 class InformationIntensiveMatching(GradientMatching):
@@ -152,15 +170,9 @@ class InformationIntensiveMatching(GradientMatching):
         bounds=None,
         **kwargs,
     ):
+        check_factor(sample_shape, factor)
         factor = factor or 2
-        if len(sample_shape) != 3:
-            raise ValueError("method='idc' needs images; use 'dc' or 'dm' for tabular data.")
         h, w = sample_shape[1:]
-        if h % factor or w % factor:
-            raise ValueError(
-                f"method='idc' cuts images into a {factor}x{factor} grid: the image size "
-                f"{h}x{w} must be divisible by factor={factor}."
-            )
         if int(fix_iter) < 1:
             raise ValueError(f"fix_iter must be a positive number of iterations; got {fix_iter}.")
         self.factor = factor
@@ -214,7 +226,7 @@ class InformationIntensiveMatching(GradientMatching):
             part = x[k * per : (k + 1) * per]
             if self.batch_syn_max is not None and per > self.batch_syn_max:
                 keep = torch.randperm(per, generator=self.generator)[: self.batch_syn_max]
-                part = part.index_select(0, keep.to(part.device))
+                part = part.index_select(0, to_device(keep, part.device))
             if self._siamese is not None:
                 part = self.augment.apply(part, self._siamese[c])
             out.append(part)
@@ -249,15 +261,18 @@ class InformationIntensiveMatching(GradientMatching):
         self._siamese = None
         if self.augment is not None:
             x_real = self._augment_real(x_real, plan.row_class[plan.row], n_classes, ipc)
-        real, row_class = plan.targets(self.real_statistics(x_real, plan))
+        with self.forward_context():
+            real, row_class = plan.targets(self.real_statistics(x_real, plan).float())
         total = torch.zeros((), device=synthetic.device)
         for c in range(n_classes):
             rows = np.flatnonzero(row_class == c)
             if rows.size == 0:
                 continue
             # sliced after the previous class's step: the block's current values
-            syn = self.synthetic_statistics(synthetic[c * ipc : (c + 1) * ipc], ipc, [c])
-            rows = torch.as_tensor(rows, device=real.device)
+            with self.forward_context():
+                block = synthetic[c * ipc : (c + 1) * ipc]
+                syn = self.synthetic_statistics(block, ipc, [c]).float()
+            rows = to_device(rows, real.device)
             loss = self.distance(real.index_select(0, rows), syn.expand(rows.shape[0], -1))
             loss.backward(inputs=[synthetic])
             self._to_pixel_units(synthetic.grad)
@@ -309,7 +324,7 @@ class InformationIntensiveMatching(GradientMatching):
         """The network, its optimiser and the iteration count (the network outlives iterations)."""
         return {
             "iteration": self.iteration,
-            "network": {k: v.detach().cpu().clone() for k, v in self.network.state_dict().items()},
+            "network": {k: v.detach().clone() for k, v in self.network.state_dict().items()},
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
         }
 

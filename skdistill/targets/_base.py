@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 #: The kinds of plan a target may hand a method, and what each asks the method for.
 PLAN_KINDS = {
@@ -107,22 +108,37 @@ def segment_mean_weights(segment, n_segments):
     return 1.0 / counts[segment]
 
 
-class Target:
+class Target(BaseEstimator):
     """Base class of distillation targets.
 
     A target never knows which method computes the per-sample representation: it only
     decides how real batches are sampled (``stratified``) and how their samples are
     grouped and weighted into matching rows, or into weighted clouds matched as
     distributions (:meth:`plan`, of kind :attr:`plan_kind`).
+
+    Targets are scikit-learn-style parameter objects: their settings are keyword arguments
+    stored unchanged, declared in ``_parameter_constraints`` and checked when a fit resolves
+    the target (:meth:`resolve`); ``get_params``/``set_params`` reach them, so a grid search
+    over the distiller sees ``target__<name>``.
     """
 
     name = "base"
     #: Display name in reports (tables, figures); the registry name when None.
     label = None
+    _parameter_constraints: dict = {}
     stratified = True
     #: Kind of plan returned by :meth:`plan` (a key of :data:`PLAN_KINDS`); a method takes
     #: the kinds in its ``plan_kinds``.
     plan_kind = "rows"
+
+    def resolve(self, groups):
+        """A checked copy of the target for a fit whose group names are ``groups``.
+
+        The distiller calls it before any work; the object the user passed is left alone.
+        Subclasses whose settings depend on the groups (COBRA's weights) bind them here.
+        """
+        self._validate_params()
+        return clone(self)
 
     def default_lr_scale(self, groups_per_class) -> float:
         """Factor on the method's reference learning rate when the estimator's ``lr`` is None.

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._data import scalar
+from .._transfer import to_device
 from ._base import RowPlan, Target, cell_rows, segment_mean_weights
 from .barycenter import KINDS, batched_barycenter
+
+MSG_WEIGHTS = (
+    "weights must give one non-negative weight per group {groups}, as a dict {{group: "
+    "weight}} or a sequence in that order, with a positive sum; got {got!r}."
+)
+
+
+def group_weights(weights, groups):
+    """``weights`` (a dict by group name, or a sequence in the order of ``groups``) as an array.
+
+    Refuses anything but one non-negative weight per group with a positive sum.
+    """
+    if weights is None:
+        return None
+    names = [scalar(g) for g in groups]
+    if isinstance(weights, dict):
+        if set(weights) - set(names) or len(weights) != len(names):
+            raise ValueError(MSG_WEIGHTS.format(groups=names, got=weights))
+        weights = [weights[g] for g in names]
+    try:
+        arr = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(MSG_WEIGHTS.format(groups=names, got=weights)) from exc
+    if arr.shape != (len(names),) or (arr < 0).any() or arr.sum() <= 0:
+        raise ValueError(MSG_WEIGHTS.format(groups=names, got=weights))
+    return arr
 
 
 class CobraTarget(Target):
@@ -22,9 +53,11 @@ class CobraTarget(Target):
     ----------
     barycenter : {"mean", "l1", "l2", "linf", "cosine", "huber"}, default="mean"
         Discrepancy ``d``; see :func:`skdistill.targets.barycenter`.
-    weights : array-like of shape (n_groups,), default=None
+    weights : dict, array-like of shape (n_groups,) or None, default=None
         Group weights ``w_a`` (uniform when None), renormalised over the groups present in
-        each class's batch.
+        each class's batch: ``{group: weight}`` for every group, or one weight per group in
+        the order of the distiller's ``groups_`` (a dict needs a fit to know the groups: a
+        target used on its own takes an array, indexed by group code).
     delta : float, default=1.0
         Huber threshold (``barycenter="huber"`` only), relative to the spread of the class's
         group statistics rather than in their raw units: coordinate ``i`` of class ``y`` uses
@@ -41,12 +74,22 @@ class CobraTarget(Target):
     label = "COBRA"
     stratified = True
 
+    _parameter_constraints = {
+        "barycenter": [StrOptions(set(KINDS))],
+        "weights": [dict, "array-like", None],
+        "delta": [Interval(Real, 0, None, closed="neither")],
+    }
+
     def __init__(self, barycenter="mean", weights=None, delta=1.0):
-        if barycenter not in KINDS:
-            raise ValueError(f"barycenter must be one of {list(KINDS)}; got {barycenter!r}.")
         self.barycenter = barycenter
-        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self.weights = weights
         self.delta = delta
+
+    def resolve(self, groups):
+        """A checked copy whose ``weights`` is an array in the order of ``groups``."""
+        target = super().resolve(groups)
+        target.weights = group_weights(self.weights, groups)
+        return target
 
     def default_lr_scale(self, groups_per_class):
         """The mean number of groups per class: the step FairDD takes.
@@ -60,7 +103,9 @@ class CobraTarget(Target):
         return float(np.mean(groups_per_class))
 
     def _group_weights(self, groups):
-        return np.ones(groups.shape[0]) if self.weights is None else self.weights[groups]
+        if self.weights is None:
+            return np.ones(groups.shape[0])
+        return np.asarray(self.weights, dtype=np.float64)[groups]
 
     def plan(self, classes, groups, n_classes, n_groups):
         """Return the :class:`RowPlan` of a batch with the given class and group codes."""
@@ -75,10 +120,11 @@ class CobraTarget(Target):
 
         def combine(stats):
             flat = stats.reshape(stats.shape[0], -1)
+            cell = to_device(row_class, flat.device), to_device(row_group, flat.device)
             points = flat.new_zeros((n_classes, n_groups, flat.shape[1]))
-            points[row_class, row_group] = flat
+            points[cell] = flat
             w = torch.zeros((n_classes, n_groups), dtype=flat.dtype, device=flat.device)
-            w[row_class, row_group] = torch.as_tensor(w_row, dtype=flat.dtype, device=flat.device)
+            w[cell] = to_device(w_row, flat.device, flat.dtype)
             centres = batched_barycenter(points, w, self.barycenter, delta=self.delta)
             return centres.reshape(n_classes, *stats.shape[1:]), np.arange(n_classes)
 

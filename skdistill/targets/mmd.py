@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from ._clouds import GroupCloudTarget
 
@@ -102,7 +103,9 @@ def _check_bandwidths(bandwidths):
 def _median_heuristic(d_rr, d_rs, d_ss):
     """Median squared distance between distinct points of the pooled cloud (1 when all coincide)."""
     n, m = d_rs.shape
-    off = lambda d, k: d[~torch.eye(k, dtype=torch.bool, device=d.device)]  # noqa: E731
+    # the off-diagonal entries of a (k, k) matrix, in row-major order, without a boolean mask
+    # (a mask's selection has a data-dependent size: the host would wait for the device)
+    off = lambda d, k: d.reshape(-1)[1:].reshape(k - 1, k + 1)[:, :-1].reshape(-1)  # noqa: E731
     # each unordered pair once: the real-synthetic block holds every cross pair, and the
     # off-diagonal of the symmetric blocks every within pair twice
     pooled = torch.cat([off(d_rr, n), off(d_ss, m), d_rs.reshape(-1), d_rs.reshape(-1)])
@@ -149,12 +152,20 @@ class MMDTarget(GroupCloudTarget):
 
     name = "mmd"
     label = "MMD"
+    _parameter_constraints = {
+        "kernel": [StrOptions(set(KERNELS))],
+        "bandwidths": ["array-like"],
+    }
 
     def __init__(self, kernel="gaussian", bandwidths=BANDWIDTHS):
-        if kernel not in KERNELS:
-            raise ValueError(MSG_KERNEL.format(kernels=list(KERNELS), kernel=kernel))
         self.kernel = kernel
-        self.bandwidths = tuple(_check_bandwidths(bandwidths))
+        self.bandwidths = bandwidths
+
+    def resolve(self, groups):
+        """A checked copy (positive bandwidths)."""
+        target = super().resolve(groups)
+        target.bandwidths = tuple(_check_bandwidths(self.bandwidths))
+        return target
 
     def discrepancy(self, real, weight, group, synthetic):
         """Squared MMD of one class (``group`` is already folded into ``weight``)."""

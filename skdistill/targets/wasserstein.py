@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 
 from ._clouds import GroupCloudTarget
 
@@ -141,6 +143,7 @@ class WassersteinTarget(GroupCloudTarget):
 
     name = "wasserstein"
     label = "Wasserstein"
+    _parameter_constraints = {"max_iter": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, max_iter=100):
         import_ot()  # fail when the target is built, not in the middle of a fit
