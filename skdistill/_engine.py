@@ -77,6 +77,7 @@ class FitEngine:
         self.synthetic = synthetic.requires_grad_(True)
         self.method = method
         self.sampler = sampler
+        self.target = sampler.target
         self.rng = sampler.rng
         self.lr = lr
         self.ipc = ipc

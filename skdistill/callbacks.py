@@ -8,7 +8,8 @@ checkpoints), in the order given.
 What a callback may read from the engine: ``engine.iteration`` (iterations completed),
 ``engine.n_iter`` (where the run stops), ``engine.history`` (``{"loss": [...], "seconds":
 [...]}``, one entry per logged iteration), ``engine.synthetic`` (the stored synthetic set in
-internal, standardised units; read, never write), ``engine.status`` and ``engine.sampler``.
+internal, standardised units; read, never write), ``engine.status``, ``engine.method``,
+``engine.target`` and ``engine.sampler``.
 What it may do: call ``engine.stop()`` to end the run after the current iteration.
 
 Examples
