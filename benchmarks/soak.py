@@ -30,7 +30,6 @@ import psutil
 import torch
 
 from skdistill import BarycentricDistiller
-from skdistill._resources import limit_threads, resolve_threads
 from skdistill.benchmark import machine
 from skdistill.callbacks import Callback
 from skdistill.datasets import load_colored_digits
