@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .._optional import import_optional
-from ..methods import METHODS
+from ..methods import METHOD_SPECS, METHODS
 from ..targets import TARGETS
 from .data import DATASETS, TABLE1_DATASETS, data_size
 
@@ -310,3 +310,25 @@ def cell_budget(config, dataset, method, table=None) -> dict:
     special = method_options()
     budget.update((k, v) for k, v in overrides.items() if k in options or k not in special)
     return scaled(budget, float(config["budget_scale"]))
+
+
+#: Former flat option names of the distiller, under the name their method object uses.
+_SPEC_NAMES = {"net_warmup_epochs": "warmup_epochs"}
+
+
+def distiller_params(method, options) -> dict:
+    """``method=`` and the distiller's other options for a cell.
+
+    The options of ``method``'s own parameters (loops, distance, warm-up) go into its method
+    object (:data:`skdistill.methods.METHOD_SPECS`), the rest (iterations, batch, network
+    size) stay the distiller's; a method without an object takes them all by name.
+    """
+    spec = METHOD_SPECS.get(method)
+    if spec is None:
+        return {"method": method, **options}
+    names = spec().get_params()
+    inside = {
+        _SPEC_NAMES.get(k, k): v for k, v in options.items() if _SPEC_NAMES.get(k, k) in names
+    }
+    rest = {k: v for k, v in options.items() if _SPEC_NAMES.get(k, k) not in names}
+    return {"method": spec(**inside) if inside else method, **rest}

@@ -18,7 +18,13 @@ import torch
 from .._distiller import BarycentricDistiller
 from .._persistence import write_text_atomic
 from ..evaluation import evaluate_synthetic
-from .config import BENCH_THREADS, DISTILLER_KEYS, method_label, target_label
+from .config import (
+    BENCH_THREADS,
+    DISTILLER_KEYS,
+    distiller_params,
+    method_label,
+    target_label,
+)
 from .data import FOLDERS, is_paper_dataset
 from .plan import entry_name
 
@@ -36,7 +42,6 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
     The mean and std are over ``measured`` iterations after ``warmup`` ones.
     """
     distiller = BarycentricDistiller(
-        method=method,
         target=target,
         ipc=TIMING["ipc"],
         batch_real=TIMING["batch_real"],
@@ -44,7 +49,7 @@ def time_iterations(data, method, target, *, device, measured, warmup, params=No
         random_state=0,
         device=device,
         n_threads=BENCH_THREADS,
-        **(params or {}),
+        **distiller_params(method, params or {}),
     )
     cuda = device.type == "cuda"
     if cuda:
@@ -126,14 +131,14 @@ def estimate_cells(runner, data, label, tasks):
 def _estimate(runner, data, label, method, target, ipc):
     """The estimate line of one (method, target, IPC) of dataset ``label``."""
     budget = runner.budget(label, method)
+    options = {**{k: v for k, v in budget.items() if k in DISTILLER_KEYS}, "n_iter": 3}
     probe = BarycentricDistiller(
-        method=method,
         target=target,
         ipc=ipc,
         random_state=0,
         device=runner.device,
         n_threads=BENCH_THREADS,
-        **{**{k: v for k, v in budget.items() if k in DISTILLER_KEYS}, "n_iter": 3},
+        **distiller_params(method, options),
     ).fit(data.X_train, data.y_train, sensitive_features=data.A_train)
     per_iter = float(np.diff(probe.history_["seconds"].to_numpy()).mean())
     X_s, y_s = probe.transform()

@@ -33,6 +33,7 @@ from .config import (
     DISTILLER_KEYS,
     PROTOCOL,
     cell_budget,
+    distiller_params,
 )
 from .data import load_benchmark_dataset
 from .figures import make_figures, require_matplotlib
@@ -143,14 +144,13 @@ class Runner:
         under other defaults (e.g. another init or augmentation) is never reused.
         """
         budget = self.budget(label, method)
+        options = {**{k: v for k, v in budget.items() if k in DISTILLER_KEYS}, **params}
         kwargs = dict(
-            method=method,
             target=target,
             ipc=ipc,
             random_state=seed,
             n_threads=BENCH_THREADS,
-            **{k: v for k, v in budget.items() if k in DISTILLER_KEYS},
-            **params,
+            **distiller_params(method, options),
         )
         every = BarycentricDistiller(**kwargs).get_params()
         every = {k: repr(v) for k, v in every.items() if k not in ("device", "verbose")}
@@ -278,12 +278,11 @@ class Runner:
             k: v for k, v in self.budget("adult", task["method"]).items() if k in DISTILLER_KEYS
         }
         distiller = BarycentricDistiller(
-            method=task["method"],
             target="vanilla",
             ipc=task["ipc"],
             random_state=task["seed"],
             device=self.device,
-            **tabular,
+            **distiller_params(task["method"], tabular),
         ).fit(features.X_train, features.y_train, sensitive_features=features.A_train)
         X_s, y_s = distiller.transform()
         metrics = self.evaluate(features, X_s, y_s, "logreg", task["seed"], {})
