@@ -13,7 +13,7 @@ from skdistill.cli import main
 DATASETS = ["c-mnist-bg", "utkface"]  # utkface: no folder (cifar10-s: in the CLI test)
 TINY = dict(
     datasets=DATASETS,
-    methods=["dm", "dc"],
+    methods=["dm", "dc", "cafe"],
     targets=["vanilla", "cobra"],
     ipc=[1, 2],
     eval_runs=1,
@@ -37,6 +37,10 @@ def test_the_preset_holds_the_authors_budgets():
     assert config["eval_runs"] == 10 and config["layout"] == "paper" and config["timing"]
     assert PAPER_BUDGETS["dm"]["n_iter"] == 2600 and PAPER_BUDGETS["dm"]["batch_real"] == 600
     assert PAPER_BUDGETS["dm"]["eval_epochs"] == 1500 and PAPER_BUDGETS["dc"]["eval_epochs"] == 1000
+    assert PAPER_BUDGETS["cafe"] == dict(
+        n_iter=2000, batch_real=256, eval_epochs=1000, eval_augment=None
+    )
+    assert config["methods"] == ["dm", "dc", "idc", "cafe"]
     assert scaled(PAPER_BUDGETS["dm"], 0.01) == dict(
         n_iter=26, batch_real=600, eval_epochs=15, eval_augment="dsa"
     )
@@ -63,14 +67,17 @@ def test_paper_preset_end_to_end_on_fixture_folders(data_root, tmp_path):
     text = result.markdown.read_text()
     assert "budget scale 0.001" in text and "not the paper's protocol" in text
     # Table 1's layout: a row per dataset x IPC, a column per method x target, then FULL
-    header = "| Dataset | IPC | DM vanilla | DM COBRA | DC vanilla | DC COBRA | RANDOM | FULL |"
+    header = (
+        "| Dataset | IPC | DM vanilla | DM COBRA | DC vanilla | DC COBRA | CAFE vanilla "
+        "| CAFE COBRA | RANDOM | FULL |"
+    )
     assert header in text
     for ipc in (1, 2):
         assert any(line.startswith(f"| C-MNIST (BG) | {ipc} | ") for line in text.splitlines())
     # the timing table: every dataset x method x target, slowdown against vanilla
     timing = json.loads((out / "timing.json").read_text())
     assert {(r["dataset"], r["method"], r["target"]) for r in timing} == {
-        ("c-mnist-bg", m, t) for m in ("dm", "dc") for t in ("vanilla", "cobra")
+        ("c-mnist-bg", m, t) for m in ("dm", "dc", "cafe") for t in ("vanilla", "cobra")
     }
     assert "Tables 13-14 layout" in text and "| C-MNIST (BG) | 10 | DC | cobra |" in text
 
