@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from skdistill import BarycentricDistiller
-from skdistill.methods import DC, DM, IDC
+from skdistill.methods import CAFE, DC, DM, IDC
 from skdistill.targets import CobraTarget
 
 
@@ -66,8 +66,15 @@ METHOD = {
         mix_p=0.5,
         batch_syn_max=128,
     ),
+    "cafe": dict(
+        outer_loop=2,
+        inner_loop=1,
+        layer_weights=None,
+        discrimination_weight=0.01,
+        stop_tolerance=0.05,
+    ),
 }
-SPECS = {"dm": DM, "dc": DC, "idc": IDC}
+SPECS = {"dm": DM, "dc": DC, "idc": IDC, "cafe": CAFE}
 #: Every parameter of COBRA's target, fixed.
 COBRA = dict(barycenter="mean", weights=None, delta=1.0)
 
@@ -95,7 +102,18 @@ EXTRA = {
         dict(method="dc", target="reweighted", init="balanced"),
     ),
 }
+#: CAFE joined after the engine: its pins were recorded when it was merged into the engine.
+CAFE_CASES = {
+    f"cafe-{target}-{data}": (data, dict(method="cafe", target=target))
+    for target, data in (
+        ("vanilla", "images"),
+        ("fairdd", "images"),
+        ("cobra", "images"),
+        ("cobra", "tabular"),
+    )
+}
 CASES.update(EXTRA)
+CASES.update(CAFE_CASES)
 
 PINS = {
     "dc-cobra-images": ("50a756b045fc03344b1c08db", "646544758b00c3223dc9d176"),
@@ -120,6 +138,10 @@ PINS = {
     "dm-uniform-tabular-noise": ("243caf8db61ce3ab8af522e6", "bc0e4b54e31a82e25637c8d2"),
     "dc-reweighted-tabular-balanced": ("98a6664c738de142c9ac570b", "ec5a26e50f36b7d90fad5e0b"),
     "idc-vanilla-images": ("a6b89feca6236c0b8e10565e", "896bc6b14d50d8846bce60c7"),
+    "cafe-vanilla-images": ("7cd0b06de5f7dccbcf9c0f17", "515e374c6d609499541bad4e"),
+    "cafe-fairdd-images": ("c36e961d88ac9e8e342f0719", "0e555090420a04ae245c7d81"),
+    "cafe-cobra-images": ("a57d3b94d836847660e8159c", "a9506bd3b5c8917554befd07"),
+    "cafe-cobra-tabular": ("1e7effc93eb0e2b564e251d5", "8ea3e6c1b527ceb30cd052e8"),
 }
 
 

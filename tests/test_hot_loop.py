@@ -27,6 +27,10 @@ CASES = [
     "idc-vanilla-images",
     "idc-fairdd-images",
     "idc-cobra-images",
+    "cafe-vanilla-images",
+    "cafe-fairdd-images",
+    "cafe-cobra-images",
+    "cafe-cobra-tabular",
 ]
 
 
