@@ -116,10 +116,15 @@ def distil(dataset, row, seed, data, args):
         n_threads=-1,
         device="cpu",
     )
-    resume = folder.exists() and any(folder.iterdir())
-    d.fit(
-        data.X_train, data.y_train, sensitive_features=groups, sample_weight=weights, resume=resume
-    )
+    fit = dict(sensitive_features=groups, sample_weight=weights)
+    try:
+        d.fit(data.X_train, data.y_train, **fit, resume=folder.exists() and any(folder.iterdir()))
+    except ValueError as exc:  # a checkpoint of another version: start this fit afresh
+        if "checkpoint" not in str(exc):
+            raise
+        print(f"{dataset} {row} seed {seed}: {exc} Starting afresh.")
+        shutil.rmtree(folder, ignore_errors=True)
+        d.fit(data.X_train, data.y_train, **fit)
     shutil.rmtree(folder, ignore_errors=True)
     X_syn, y_syn = d.transform()
     return X_syn, y_syn, d.fit_time_, facts
@@ -163,7 +168,7 @@ def run(args):
                 cell["seconds"] = time.perf_counter() - tic
                 store["cells"].append(cell)
                 store["machine"] = machine("cpu")
-                store["budgets"] = {k: budget(k, args) for k in args.datasets}
+                store["budgets"] = {**store.get("budgets", {}), dataset: budget(dataset, args)}
                 _write(path, store)
                 acc, eod = np.mean(cell["accuracy"]), np.mean(cell["eod_max"])
                 print(f"{dataset} {row:>17} seed {seed}: acc {acc:5.1f} EOD_M {eod:5.1f}")
@@ -194,6 +199,11 @@ def summary(cells):
 def report(args):
     store = json.loads((args.out / "results.json").read_text())
     table = summary(store["cells"])
+    # every dataset of the table with its budget (older runs kept only their own)
+    store["budgets"] = {
+        name: store.get("budgets", {}).get(name, BUDGETS.get(name))
+        for name in dict.fromkeys(c["dataset"] for c in store["cells"])
+    }
     header = [
         "# Beyond the mean barycenter (CPU-sized)",
         "",
