@@ -55,13 +55,11 @@ BUDGETS = {
     ("digits", "idc"): dict(n_iter=10, batch_real=64, outer_loop=10, inner_loop=2, **DIGITS_EVAL),
     ("tabular", "dm"): dict(n_iter=300, batch_real=256),
     ("tabular", "dc"): dict(n_iter=30, batch_real=256, outer_loop=10, inner_loop=10),
-    # CAFE runs DC's loops (a network trained between matching steps): DC's CPU budgets
-    ("cmnist", "cafe"): dict(
-        n_iter=2, batch_real=32, outer_loop=10, inner_loop=5, net_width=64, **CMNIST_EVAL
-    ),
-    ("digits", "cafe"): dict(n_iter=10, batch_real=64, outer_loop=10, inner_loop=10, **DIGITS_EVAL),
-    ("tabular", "cafe"): dict(n_iter=30, batch_real=256, outer_loop=10, inner_loop=10),
 }
+# CAFE runs DC's loops (a network trained between matching steps): DC's CPU budgets
+BUDGETS.update(
+    {(size, "cafe"): dict(BUDGETS[(size, "dc")]) for size in ("cmnist", "digits", "tabular")}
+)
 #: The budget of a method that a budget table does not list, per data size: the size's
 #: evaluation and a short distillation with every other option at the method's default.
 FALLBACK_BUDGETS = {

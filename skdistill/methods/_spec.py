@@ -211,14 +211,8 @@ class CAFE(MethodSpec):
         self.stop_tolerance = stop_tolerance
 
     def method_options(self):
-        """Every parameter, under the method's keywords."""
-        return {
-            "outer_loop": self.outer_loop,
-            "inner_loop": self.inner_loop,
-            "layer_weights": self.layer_weights,
-            "discrimination_weight": self.discrimination_weight,
-            "stop_tolerance": self.stop_tolerance,
-        }
+        """Every parameter: each has the name of the method's keyword."""
+        return self.get_params()
 
 
 class IDC(MethodSpec):
