@@ -126,7 +126,7 @@ def distil(dataset, row, seed, data, args):
         shutil.rmtree(folder, ignore_errors=True)
         d.fit(data.X_train, data.y_train, **fit)
     shutil.rmtree(folder, ignore_errors=True)
-    X_syn, y_syn = d.transform()
+    X_syn, y_syn = d.X_synthetic_, d.y_synthetic_
     return X_syn, y_syn, d.fit_time_, facts
 
 

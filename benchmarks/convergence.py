@@ -129,7 +129,7 @@ def run_curve(curve, data, args):
         d.set_params(checkpoint_dir=None, lr=1e-30)  # one inert step: the initial set
         d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
         point = {"iteration": 0, "loss": None, "distil_seconds": 0.0}
-        point.update(score(*d.transform(), data, args, args.seed))
+        point.update(score(d.X_synthetic_, d.y_synthetic_, data, args, args.seed))
         record["points"].append(point)
         _write(path, record)
     for n_iter in range(args.every, args.iterations + 1, args.every):
@@ -151,7 +151,7 @@ def run_curve(curve, data, args):
             "distil_seconds": float(d.history_["seconds"].iloc[-1]),
             "segment_seconds": fit_seconds,
         }
-        point.update(score(*d.transform(), data, args, args.seed))
+        point.update(score(d.X_synthetic_, d.y_synthetic_, data, args, args.seed))
         point["eval_seconds"] = time.perf_counter() - tic
         record["points"].append(point)
         record["machine"] = machine("cpu")
@@ -202,14 +202,14 @@ def check_lr_times_groups(data, args):
     n_groups = len(np.unique(data.sensitive_features_train))
     start = distiller("cobra", args, 1, n_groups).set_params(checkpoint_dir=None, lr=1e-30)
     start.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
-    initial = start.transform()[0].astype(np.float64)  # the set every run starts from
+    initial = start.X_synthetic_.astype(np.float64)  # the set every run starts from
     rows = []
     for n_iter in sorted({1, 2, 5, 10, args.check_lrg}):
         sets = {}
         for curve in ("fairdd", "cobra-lrG", "cobra"):
             d = distiller(curve, args, n_iter, n_groups).set_params(checkpoint_dir=None)
             d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
-            sets[curve] = d.transform()[0].astype(np.float64)
+            sets[curve] = d.X_synthetic_.astype(np.float64)
         fairdd = sets["fairdd"]
         rows.append(
             {

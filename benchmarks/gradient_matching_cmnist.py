@@ -40,7 +40,7 @@ def main(method="dc", init="balanced", n_iter=10):
         )
         distiller.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
         distil = time.time() - start
-        X_syn, y_syn = distiller.transform()
+        X_syn, y_syn = distiller.X_synthetic_, distiller.y_synthetic_
         runs = evaluate_synthetic(
             X_syn,
             y_syn,

@@ -26,7 +26,7 @@ autodoc_default_options = {
     # scikit-learn's generated metadata-routing setters refer to scikit-learn's own glossary
     "exclude-members": ",".join(
         f"set_{m}_request"
-        for m in ("fit", "score", "transform", "predict", "predict_proba", "partial_fit")
+        for m in ("fit", "score", "fit_resample", "predict", "predict_proba", "partial_fit")
     ),
 }
 numpydoc_show_class_members = False

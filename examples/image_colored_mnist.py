@@ -54,8 +54,9 @@ print(pd.crosstab(data.y_train, data.sensitive_features_train).iloc[:3])
 synthetic = {}
 for target in TARGETS:
     distiller = BarycentricDistiller(method="dm", target=target, ipc=10, random_state=0, **DISTIL)
-    distiller.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
-    synthetic[target] = distiller.transform()
+    synthetic[target] = distiller.fit_resample(
+        data.X_train, data.y_train, sensitive_features=data.sensitive_features_train
+    )
     print(f"{target:8s} distilled in {distiller.fit_time_:.1f} s")
 
 # %% [markdown]

@@ -25,7 +25,7 @@ print(X_train.shape, "->", "10 synthetic rows per class")
 # preprocessed columns; labels stay the strings '<=50K' / '>50K'.
 for target in ["vanilla", "fairdd", "cobra"]:
     distiller = BarycentricDistiller(target=target, ipc=10, n_iter=200, random_state=0)
-    X_syn, y_syn = distiller.fit_transform(
+    X_syn, y_syn = distiller.fit_resample(
         X_train, data.y_train, sensitive_features=data.sensitive_features_train
     )
     result = evaluate_synthetic(

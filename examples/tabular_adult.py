@@ -53,8 +53,10 @@ print(data.X_train.shape, data.y_train.value_counts().to_dict())
 # ## Distil inside a pipeline
 #
 # `DistilledClassifier` distils the rows it receives, then fits a clone of its estimator on
-# the synthetic set. With metadata routing on, `set_fit_request(sensitive_features=True)`
-# makes the pipeline pass the groups to it.
+# the synthetic set. With metadata routing on, the pipeline passes it the groups (it requests
+# `sensitive_features` by default). The distiller alone is also an imbalanced-learn sampler:
+# `imblearn.pipeline.Pipeline([("prep", ...), ("distil", BarycentricDistiller(...)),
+# ("clf", LogisticRegression())])` does the same.
 
 # %%
 rows = []
@@ -80,7 +82,7 @@ for target in ["vanilla", "uniform", "fairdd", "cobra"]:
         clf = DistilledClassifier(
             BarycentricDistiller(target=target, ipc=10, n_iter=N_ITER, random_state=seed),
             LogisticRegression(max_iter=1000),
-        ).set_fit_request(sensitive_features=True)
+        )
         pipe = Pipeline([("prep", adult_preprocessor()), ("clf", clf)])
         pipe.fit(data.X_train, data.y_train, sensitive_features=A_train)
         score(target, pipe.predict(data.X_test), seed)

@@ -38,8 +38,8 @@ class DistilledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     ``predict``, ``predict_proba``, ``decision_function`` and ``score`` use that classifier. It
     works as the last step of a :class:`~sklearn.pipeline.Pipeline`, inside
     :class:`~sklearn.model_selection.GridSearchCV` (e.g. over ``distiller__target``) and in
-    ``cross_val_score``; with scikit-learn's metadata routing enabled, request the groups with
-    ``set_fit_request(sensitive_features=True)``.
+    ``cross_val_score``; with scikit-learn's metadata routing enabled, ``sensitive_features`` is
+    requested by default (``set_fit_request(sensitive_features=False)`` to leave it out).
 
     Parameters
     ----------
@@ -73,8 +73,9 @@ class DistilledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     True
     """
 
+    __metadata_request__fit = {"sensitive_features": True}  # the groups, as the distiller's
     _parameter_constraints: dict = {
-        "distiller": [HasMethods(["fit", "transform"]), None],
+        "distiller": [HasMethods(["fit_resample"]), None],
         "estimator": [HasMethods(["fit", "predict"]), None],
     }
 
@@ -106,8 +107,8 @@ class DistilledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         distiller = self.distiller if self.distiller is not None else BarycentricDistiller()
-        self.distiller_ = clone(distiller).fit(X, y, sensitive_features=sensitive_features)
-        X_syn, y_syn = self.distiller_.transform()
+        self.distiller_ = clone(distiller)
+        X_syn, y_syn = self.distiller_.fit_resample(X, y, sensitive_features=sensitive_features)
         if self.estimator is None:
             if np.ndim(X_syn) > 2:
                 raise ValueError(MSG_IMAGES_NEED_ESTIMATOR.format(shape=tuple(np.shape(X_syn))))

@@ -5,20 +5,29 @@ from __future__ import annotations
 import time
 from numbers import Integral
 
-import torch
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_scalar
+from imblearn.base import BaseSampler
+from imblearn.utils import check_target_type
+from sklearn.base import _fit_context
+from sklearn.utils import check_scalar
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._engine import build_engine, data_fingerprint
-from ._fitted import data_attributes, result_attributes, warn_interrupted
+from ._fitted import (
+    NO_TRANSFORM,
+    copy_set,
+    data_attributes,
+    resampled,
+    result_attributes,
+    warn_interrupted,
+)
 from ._persistence import save_estimator, save_synthetic_set
 from ._resources import fit_resources
 from ._validation import PARAMETER_CONSTRAINTS, check_data_fingerprint, run_params, validate
 from .callbacks import Checkpoint, ProgressBar
 
 
-class BarycentricDistiller(BaseEstimator):
+class BarycentricDistiller(BaseSampler):
     """Distil a labelled dataset into ``ipc`` synthetic samples per class, fairly across groups.
 
     The synthetic set is learnt by matching, class by class, a statistic of a representation
@@ -131,12 +140,17 @@ class BarycentricDistiller(BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 5)); y = rng.integers(0, 2, 200); A = rng.integers(0, 3, 200)
     >>> d = BarycentricDistiller(target="cobra", ipc=4, n_iter=5, batch_real=32, random_state=0)
-    >>> X_syn, y_syn = d.fit(X, y, sensitive_features=A).transform()
+    >>> X_syn, y_syn = d.fit_resample(X, y, sensitive_features=A)
     >>> X_syn.shape, y_syn.tolist()
     ((8, 5), [0, 0, 0, 0, 1, 1, 1, 1])
     """
 
     _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+    _sampling_type = "bypass"  # imbalanced-learn: no sampling_strategy, the set is learnt
+    # with metadata routing, the groups are requested by default (as GroupKFold's groups)
+    __metadata_request__fit = {"sensitive_features": True}
+    __metadata_request__partial_fit = {"sensitive_features": True}
+    __metadata_request__fit_resample = {"sensitive_features": True}
 
     # the parameters grouped by topic (one per line, they would fill a screen)
     # fmt: off
@@ -245,33 +259,57 @@ class BarycentricDistiller(BaseEstimator):
             self._fit(plan, folder)
         return self
 
-    def transform(self, X=None):
-        """Return the synthetic set ``(X_synthetic, y_synthetic)`` (copies), exactly as learnt.
+    def fit_resample(self, X, y=None, *, sensitive_features=None, sample_weight=None):
+        """Fit, then return the synthetic set ``(X_synthetic, y_synthetic)``: a sampler's contract.
 
-        Floats in the input's scale, neither clipped nor rounded (uint8 images come back as
-        float32 in 0..255): what a model should be trained on. For pictures in the input's
-        dtype, use :meth:`synthetic_as_input_dtype`.
+        imbalanced-learn's sampler API: as a step of :class:`imblearn.pipeline.Pipeline` the
+        distiller replaces the training data of the next steps by the synthetic set (at fit
+        only; at predict the pipeline passes data through it untouched). With scikit-learn's
+        metadata routing enabled, ``sensitive_features`` is requested by default (for ``fit``,
+        ``partial_fit`` and ``fit_resample``): the pipeline's ``fit(X, y,
+        sensitive_features=A)`` reaches the distiller, inside ``GridSearchCV`` too.
 
         Parameters
         ----------
-        X : ignored
-            Present for API symmetry; the synthetic set does not depend on new data.
+        X, y, sensitive_features, sample_weight
+            As in :meth:`fit`.
 
         Returns
         -------
         X_synthetic : ndarray, DataFrame or Tensor
-            Synthetic samples in the input's container, layout and scale (float).
+            Synthetic samples in the input's container, layout and scale, exactly as learnt
+            (floats, neither clipped nor rounded: uint8 images come back as float32 in 0..255);
+            copies of :attr:`X_synthetic_`. For pictures in the input's dtype, use
+            :meth:`synthetic_as_input_dtype`.
         y_synthetic : ndarray or Series
-            Their labels.
+            Their labels, ordered by class (copies of :attr:`y_synthetic_`).
         """
+        one_hot = y is not None and type_of_target(y) == "multilabel-indicator"
+        labels = check_target_type(y, indicate_one_vs_all=True)[0] if one_hot else y
+        self.fit(X, labels, sensitive_features=sensitive_features, sample_weight=sample_weight)
+        return resampled(self, X, y, one_hot=one_hot)
+
+    @property
+    def sampling_strategy_(self):
+        """Synthetic samples per class, ``{class: count}`` (imbalanced-learn's attribute)."""
         check_is_fitted(self, "X_synthetic_")
-        return _copy(self.X_synthetic_), _copy(self.y_synthetic_)
+        per_class = len(self.y_synthetic_) // len(self.classes_)
+        return dict.fromkeys(self.classes_.tolist(), per_class)
+
+    def _fit_resample(self, X, y, **params):
+        """imbalanced-learn's hook; :meth:`fit_resample` takes images, Datasets and groups."""
+        return self.fit_resample(X, y, **params)
+
+    def __getattr__(self, name):
+        if name in ("transform", "fit_transform"):
+            raise AttributeError(NO_TRANSFORM.format(name=name))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def synthetic_as_input_dtype(self):
         """The synthetic set clipped to the input's value range and cast to its dtype.
 
         Images only (tables come back as learnt). Rounding and clipping remove part of what
-        was learnt: use it to save or show pictures, :meth:`transform` to train models.
+        was learnt: use it to save or show pictures, :meth:`fit_resample` to train models.
 
         Returns
         -------
@@ -282,29 +320,11 @@ class BarycentricDistiller(BaseEstimator):
         """
         check_is_fitted(self, "X_synthetic_")
         X = self._codec.decode(self._synthetic_internal, as_input_dtype=True)
-        return X, _copy(self.y_synthetic_)
-
-    def fit_transform(self, X, y, *, sensitive_features=None, sample_weight=None):
-        """Fit, then return the synthetic set ``(X_synthetic, y_synthetic)``.
-
-        Parameters
-        ----------
-        X, y, sensitive_features, sample_weight
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        X_synthetic, y_synthetic
-            As in :meth:`transform`.
-        """
-        fitted = self.fit(X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
-        return fitted.transform()
+        return X, copy_set(self.y_synthetic_)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # transform() returns the learnt synthetic set (X_syn, y_syn), whatever X it is given
-        tags.transformer_tags = TransformerTags(preserves_dtype=[])
-        tags.target_tags.required = True
+        tags = super().__sklearn_tags__()  # imbalanced-learn's sampler tags
+        tags.input_tags.sparse = False
         tags.input_tags.three_d_array = True  # images (N, H, W)
         return tags
 
@@ -374,9 +394,3 @@ class BarycentricDistiller(BaseEstimator):
             )
         if engine.status == "interrupted":
             warn_interrupted(engine, checkpointed=folder is not None)
-
-
-def _copy(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.clone()
-    return obj.copy()

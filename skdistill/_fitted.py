@@ -6,10 +6,19 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
+from sklearn.preprocessing import label_binarize
 
 MSG_INTERRUPTED = (
     "fit interrupted after {done} of {n_iter} iterations; the estimator holds the synthetic set "
     "of the last completed iteration{saved}."
+)
+
+NO_TRANSFORM = (
+    "BarycentricDistiller has no {name}(): it is a sampler (imbalanced-learn's contract), its "
+    "output is a new training set rather than a transformation of X. Use "
+    "X_syn, y_syn = distiller.fit_resample(X, y, sensitive_features=A), or read "
+    "distiller.X_synthetic_ and distiller.y_synthetic_ after fit."
 )
 
 
@@ -72,3 +81,29 @@ def warn_interrupted(engine, *, checkpointed):
         RuntimeWarning,
         stacklevel=5,
     )
+
+
+def copy_set(obj):
+    """A copy of a fitted array, DataFrame, Series or tensor."""
+    return obj.clone() if isinstance(obj, torch.Tensor) else obj.copy()
+
+
+def resampled(estimator, X, y, *, one_hot=False):
+    """Copies of the fitted synthetic set, in the containers ``X`` and ``y`` came in.
+
+    The fitted attributes already follow arrays, DataFrames, Series and tensors; a list comes
+    back as a list, labels given as a one-column DataFrame as one (its column), one-hot labels
+    one-hot.
+    """
+    X_syn, y_syn = copy_set(estimator.X_synthetic_), copy_set(estimator.y_synthetic_)
+    if one_hot:
+        return _like(X, X_syn), label_binarize(y_syn, classes=estimator.classes_)
+    return _like(X, X_syn), _like(y, y_syn)
+
+
+def _like(given, result):
+    if isinstance(given, list):
+        return np.asarray(result).tolist()
+    if isinstance(given, pd.DataFrame) and not isinstance(result, pd.DataFrame):  # labels
+        return pd.DataFrame({given.columns[0]: np.asarray(result)})
+    return result

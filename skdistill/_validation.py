@@ -458,11 +458,21 @@ def _checked_weights(sample_weight, y_codes, classes):
     return weights
 
 
+def _partial_shape_message(got, expected):
+    if got.kind == expected.kind == "tabular":  # scikit-learn's wording for a table
+        what = f"samples of shape {expected.sample_shape}"
+        return (
+            f"X has {got.sample_shape[0]} features, but BarycentricDistiller is expecting "
+            f"{expected.sample_shape[0]} features as input: " + MSG_PARTIAL_DATA.format(what=what)
+        )
+    return MSG_PARTIAL_DATA.format(what=f"samples of shape {expected.sample_shape}")
+
+
 def _continued_data(estimator, data):
     """``data`` encoded as the first fit's: its standardisation, classes and groups."""
     codec = estimator._codec
     if data.codec.kind != codec.kind or data.codec.sample_shape != codec.sample_shape:
-        raise ValueError(MSG_PARTIAL_DATA.format(what=f"samples of shape {codec.sample_shape}"))
+        raise ValueError(_partial_shape_message(data.codec, codec))
     y_codes = recode(data.classes, data.y_codes, estimator.classes_, "classes", every=True)
     g_codes = recode(data.groups, data.g_codes, estimator.groups_, "groups")
     X = data.X

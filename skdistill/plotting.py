@@ -108,7 +108,7 @@ def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):
     ----------
     X : array-like or Tensor
         Images ``(N, C, H, W)``, ``(N, H, W, C)`` or ``(N, H, W)``, uint8 or float, as
-        returned by :meth:`BarycentricDistiller.transform`.
+        returned by :meth:`BarycentricDistiller.fit_resample`.
     y : array-like of shape (N,)
         Their labels; each row of the grid is one class, labelled on the left.
     ax : matplotlib Axes, default=None

@@ -74,7 +74,7 @@ def test_fair_feature_extractor_then_vanilla_distillation(tabular, images):
     Z = ext.transform(X)
     assert Z.shape == (len(y), 8)
     d = BarycentricDistiller(target="vanilla", ipc=2, n_iter=2, net_width=4, random_state=0)
-    X_syn, y_syn = d.fit(Z, y).transform()
+    X_syn, y_syn = d.fit_resample(Z, y)
     assert X_syn.shape == (6, 8)
     Xi, yi, gi = images
     ext = FairFeatureExtractor(epochs=1, net_width=4, net_depth=2).fit(

@@ -42,9 +42,8 @@ def make_pipeline(data):
             ),
         ]
     )
-    clf = DistilledClassifier(
-        BarycentricDistiller(ipc=5, **FAST), LogisticRegression(max_iter=500)
-    ).set_fit_request(sensitive_features=True)
+    # no set_fit_request: the groups are requested by default
+    clf = DistilledClassifier(BarycentricDistiller(ipc=5, **FAST), LogisticRegression(max_iter=500))
     return Pipeline([("prep", prep), ("clf", clf)])
 
 
@@ -72,9 +71,9 @@ def test_routing_reaches_the_distiller(adult, monkeypatch):
     seen = {}
     original = BarycentricDistiller.fit
 
-    def spy(self, X, y=None, *, sensitive_features=None, resume=False):
+    def spy(self, X, y=None, *, sensitive_features=None, **params):
         seen["groups"] = sensitive_features
-        return original(self, X, y, sensitive_features=sensitive_features, resume=resume)
+        return original(self, X, y, sensitive_features=sensitive_features, **params)
 
     monkeypatch.setattr(BarycentricDistiller, "fit", spy)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -104,33 +103,7 @@ def test_images_need_an_explicit_estimator():
 
 # scikit-learn's common checks, at tiny settings; each expected failure is a real limitation
 CLASSIFIER_XFAIL = {}
-TRANSFORM_IS_THE_SYNTHETIC_SET = (
-    "transform() returns the learnt synthetic set (X_syn, y_syn) and ignores its argument: "
-    "there is no per-sample transformation of X to compare, validate or subset"
-)
-DISTILLER_XFAIL = {
-    name: TRANSFORM_IS_THE_SYNTHETIC_SET
-    for name in (
-        "check_transformer_general",
-        "check_transformer_data_not_an_array",
-        "check_pipeline_consistency",
-        "check_n_features_in_after_fitting",
-        "check_methods_subset_invariance",
-        "check_methods_sample_order_invariance",
-        "check_fit_idempotent",
-        "check_fit2d_predict1d",
-        "check_estimators_nan_inf",
-    )
-}
-DISTILLER_XFAIL["check_sample_weight_equivalence_on_dense_data"] = (
-    "sample_weight weighs the samples that each random batch draws; repeating a sample k times "
-    "instead changes which samples the batches draw, so the two fits differ as two seeds do "
-    "(sample_weight itself is tested in test_discover_groups.py)"
-)
-DISTILLER_XFAIL["check_estimators_pickle"] = (
-    "compares transform() outputs as one array, but they are the tuple (X_syn, y_syn); "
-    "pickling itself is tested in test_persistence.py"
-)
+DISTILLER_XFAIL = {}
 
 
 @parametrize_with_checks(

@@ -12,11 +12,11 @@ from skdistill.methods import DistributionMatching
 
 
 # ---------------------------------------------------------------- scikit-learn face
-def test_fit_returns_self_and_transform_returns_the_synthetic_set(tabular):
+def test_fit_returns_self_and_fit_resample_returns_the_synthetic_set(tabular):
     X, y, groups = tabular
     d = BarycentricDistiller(**TINY, ipc=3)
     assert d.fit(X, y, sensitive_features=groups) is d
-    X_syn, y_syn = d.transform()
+    X_syn, y_syn = d.X_synthetic_, d.y_synthetic_
     assert X_syn.shape == (9, 5) and X_syn.dtype == np.float64
     np.testing.assert_array_equal(y_syn, np.repeat([0, 1, 2], 3))
     assert d.n_iter_ == 3 and len(d.history_) == 3 and np.isfinite(d.history_.loss).all()
@@ -25,9 +25,10 @@ def test_fit_returns_self_and_transform_returns_the_synthetic_set(tabular):
     np.testing.assert_array_equal(d.groups_, ["a", "b"])
     assert d.group_counts_.to_numpy().sum() == 240
     assert d.group_counts_.loc[0, "a"] == np.sum((y == 0) & (groups == "a"))
-    X2, y2 = d.fit_transform(X, y, sensitive_features=groups)
+    X2, y2 = d.fit_resample(X, y, sensitive_features=groups)
     np.testing.assert_array_equal(X2, X_syn)
-    X_syn[:] = 0  # the returned arrays are copies
+    np.testing.assert_array_equal(y2, y_syn)
+    X2[:] = 0  # the returned arrays are copies
     assert not np.all(d.X_synthetic_ == 0)
 
 
@@ -42,9 +43,13 @@ def test_clone_get_params_set_params():
     assert bad.get_params()["ipc"] == -1
 
 
-def test_transform_before_fit_raises():
+def test_no_transform_but_a_clear_pointer_to_fit_resample():
+    d = BarycentricDistiller()
+    assert not hasattr(d, "transform") and not hasattr(d, "fit_transform")
+    with pytest.raises(AttributeError, match="fit_resample"):
+        d.transform()
     with pytest.raises(NotFittedError):
-        BarycentricDistiller().transform()
+        d.synthetic_as_input_dtype()
 
 
 # ---------------------------------------------------------------- targets and groups
@@ -194,7 +199,7 @@ def test_dataframe_and_string_labels_round_trip(tabular):
     labels = pd.Series(np.array(["cat", "dog", "emu"])[y], name="animal")
     X_frame = frame.copy()
     d = fit(frame, labels, groups)
-    X_syn, y_syn = d.transform()
+    X_syn, y_syn = d.X_synthetic_, d.y_synthetic_
     assert isinstance(X_syn, pd.DataFrame) and list(X_syn.columns) == list(frame.columns)
     assert X_syn["v"].dtype == np.float32 and X_syn["ints"].dtype == np.float64
     assert isinstance(y_syn, pd.Series) and y_syn.name == "animal"
@@ -206,7 +211,7 @@ def test_dataframe_and_string_labels_round_trip(tabular):
 def test_string_labels_stay_strings_in_numpy(tabular):
     X, y, groups = tabular
     labels = np.array(["x", "y", "z"])[y]
-    _, y_syn = fit(X, labels, groups).transform()
+    y_syn = fit(X, labels, groups).y_synthetic_
     assert y_syn.dtype.kind == "U" and list(np.unique(y_syn)) == ["x", "y", "z"]
 
 
@@ -265,7 +270,7 @@ def test_the_scored_set_is_the_optimised_tensor_destandardised(images, tmp_path,
     mean, std = mean.reshape(1, 3, 1, 1), std.reshape(1, 3, 1, 1)
     expected = ((optimised * std + mean) * scale).transpose(0, 2, 3, 1)
     expected = expected.astype(np.float32 if kind == "uint8" else np.float64)
-    X_syn, y_syn = d.transform()
+    X_syn, y_syn = d.X_synthetic_, d.y_synthetic_
     np.testing.assert_array_equal(X_syn, expected)
     # the evaluator trains on exactly these values
     seen = {}
@@ -298,7 +303,7 @@ def test_the_scored_set_is_the_optimised_tensor_destandardised(images, tmp_path,
 def test_grayscale_nhw_and_torch_tensors(images):
     X, y, groups = images
     gray = torch.as_tensor(X[..., 0].astype(np.float64) / 255.0)
-    X_syn, y_syn = fit(gray, torch.as_tensor(y), groups).transform()
+    X_syn = fit(gray, torch.as_tensor(y), groups).X_synthetic_
     assert isinstance(X_syn, torch.Tensor) and tuple(X_syn.shape) == (6, 8, 8)
 
 

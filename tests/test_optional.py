@@ -22,8 +22,7 @@ from skdistill.datasets import load_colored_digits
 from skdistill.evaluation import evaluate_synthetic
 data = load_colored_digits("bg")
 d = BarycentricDistiller(ipc=2, n_iter=2, batch_real=8, net_width=8, random_state=0)
-d.fit(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
-X, y = d.transform()
+X, y = d.fit_resample(data.X_train, data.y_train, sensitive_features=data.sensitive_features_train)
 r = evaluate_synthetic(X, y, data.X_test, data.y_test, data.sensitive_features_test, epochs=1)
 print("ok", X.shape, float(r.runs.accuracy.iloc[0]) >= 0)
 """

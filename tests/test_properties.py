@@ -67,7 +67,7 @@ def test_random_tables_fit_or_fail_as_documented(data, ipc, target, init, batch_
         random_state=0,
     )
     try:
-        X_syn, y_syn = d.fit_transform(X, y, sensitive_features=groups)
+        X_syn, y_syn = d.fit_resample(X, y, sensitive_features=groups)
     except ValueError as exc:
         assert any(p.match(str(exc)) for p in DOCUMENTED), str(exc)
         sizes = np.unique(y, return_counts=True)[1]
@@ -152,7 +152,7 @@ def fit_or_refuse(X, y, groups, params, must, may=()):
         must = [*must, *CLASS_SIZE]
     before = [snapshot(v) for v in (X, y, groups)]
     try:
-        X_syn, y_syn = BarycentricDistiller(**params).fit_transform(X, y, sensitive_features=groups)
+        X_syn, y_syn = BarycentricDistiller(**params).fit_resample(X, y, sensitive_features=groups)
     except (ValueError, TypeError) as exc:
         allowed = [*must, *may]
         assert any(isinstance(exc, t) and p.match(str(exc)) for t, p in allowed), repr(exc)

@@ -141,7 +141,7 @@ def _estimate(runner, data, label, method, target, ipc):
         **distiller_params(method, options),
     ).fit(data.X_train, data.y_train, sensitive_features=data.A_train)
     per_iter = float(np.diff(probe.history_["seconds"].to_numpy()).mean())
-    X_s, y_s = probe.transform()
+    X_s, y_s = probe.X_synthetic_, probe.y_synthetic_
     started = time.perf_counter()
     few = slice(0, 16)  # the test split barely matters: training time is measured
     evaluate_synthetic(

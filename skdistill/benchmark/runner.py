@@ -284,7 +284,7 @@ class Runner:
             device=self.device,
             **distiller_params(task["method"], tabular),
         ).fit(features.X_train, features.y_train, sensitive_features=features.A_train)
-        X_s, y_s = distiller.transform()
+        X_s, y_s = distiller.X_synthetic_, distiller.y_synthetic_
         metrics = self.evaluate(features, X_s, y_s, "logreg", task["seed"], {})
         note = "LogisticRegression on the fair extractor's features"
         return {**metrics, "distil_seconds": distiller.fit_time_, "note": note}
@@ -301,7 +301,7 @@ class Runner:
 def _fitted_set(distiller, data, resume=False):
     """Fit ``distiller`` on the training split: ``(X_syn, y_syn, seconds)`` as arrays."""
     distiller.fit(data.X_train, data.y_train, sensitive_features=data.A_train, resume=resume)
-    X_syn, y_syn = distiller.transform()
+    X_syn, y_syn = distiller.X_synthetic_, distiller.y_synthetic_
     X_syn = X_syn.numpy() if torch.is_tensor(X_syn) else np.asarray(X_syn)
     return X_syn, np.asarray(y_syn), distiller.fit_time_
 

@@ -96,7 +96,7 @@ def synthetic_set_residuals(
     Parameters
     ----------
     X_synthetic, y_synthetic : array-like
-        The synthetic set (``BarycentricDistiller.transform()``'s output).
+        The synthetic set (``BarycentricDistiller.fit_resample()``'s output).
     X_real, y_real, sensitive_features : array-like
         Real samples (e.g. the training set), their labels and groups.
     epochs : int, default=300
@@ -161,7 +161,7 @@ def evaluate_synthetic(
     Parameters
     ----------
     X_train, y_train : array-like
-        The training set, e.g. ``BarycentricDistiller.transform()``'s output.
+        The training set, e.g. ``BarycentricDistiller.fit_resample()``'s output.
     X_test, y_test : array-like
         Held-out real data, in the same container and layout as ``X_train``.
     sensitive_features_test : array-like
