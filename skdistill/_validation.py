@@ -110,8 +110,9 @@ AUTOCAST = {None: None, "bf16": torch.bfloat16}
 #: The distiller's parameters and what each accepts (scikit-learn's constraints, checked by
 #: ``fit`` before :func:`validate` runs the checks that involve several of them or the data).
 PARAMETER_CONSTRAINTS = {
-    "method": [StrOptions(set(METHODS)), MethodSpec],
-    "target": [StrOptions(set(TARGETS)), Target],
+    # live views of the registries: a method or target registered later is accepted too
+    "method": [StrOptions(METHODS.keys()), MethodSpec],
+    "target": [StrOptions(TARGETS.keys()), Target],
     "ipc": [Interval(Integral, 1, None, closed="left")],
     "n_iter": [Interval(Integral, 1, None, closed="left")],
     "batch_real": [Interval(Integral, 1, None, closed="left")],

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
+from pathlib import Path
 
 from . import __version__
 from ._optional import MissingDependency
@@ -112,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Fair dataset distillation ({methods} with {targets} targets).",
     )
     parser.add_argument("--version", action="version", version=f"skdistill {__version__}")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE (a module name or a .py file) before anything else, so that the "
+        "methods and targets it registers can be named; repeatable",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
     _add_benchmark(sub)
@@ -237,10 +247,46 @@ def _add_benchmark_grid(bench):
     bench.add_argument("--baselines", nargs="*", choices=list(BASELINES))
 
 
+MSG_PLUGIN = (
+    "--plugin {name!r} could not be imported ({error}); give an importable module name or the "
+    "path of a .py file that registers methods or targets."
+)
+
+
+def import_plugin(name):
+    """Import a plugin given as a module name or the path of a ``.py`` file; return it."""
+    path = Path(name)
+    try:
+        if path.suffix == ".py":
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return sys.modules.setdefault(path.stem, module)
+        if "" not in sys.path:
+            sys.path.insert(0, "")  # the working directory, as ``python -m`` has it
+        return importlib.import_module(name)
+    except (ImportError, OSError) as exc:
+        raise ValueError(MSG_PLUGIN.format(name=name, error=exc)) from exc
+
+
+def _import_plugins(argv):
+    """Import the ``--plugin`` modules of ``argv`` (their registrations shape the parser)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    for name in pre.parse_known_args(argv)[0].plugin:
+        import_plugin(name)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``skdistill`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _import_plugins(argv)
+    except ValueError as exc:
+        print(f"skdistill: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (ValueError, MissingDependency) as exc:

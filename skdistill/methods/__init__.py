@@ -5,7 +5,7 @@ from ._spec import CAFE, DC, DM, IDC, BuildContext, MethodSpec, RegisteredMethod
 from .augment import DSA
 from .cafe import FeatureAlignment
 from .dc import GradientMatching, reference_loops
-from .dm import DistributionMatching
+from .dm import DistributionMatching, weighted_row_sums
 from .idc import InformationIntensiveMatching
 
 METHODS = {
@@ -34,4 +34,5 @@ __all__ = [
     "InformationIntensiveMatching",
     "Method",
     "reference_loops",
+    "weighted_row_sums",
 ]
