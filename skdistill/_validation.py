@@ -200,6 +200,7 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
     encoding, imputation or change to ``estimator``.
     """
     spec, target, callbacks = _check_parameters(estimator, resume)
+    spec.check_settings(net_norm=estimator.net_norm, sample_weight=sample_weight)
     state = getattr(estimator, "_engine_state", None) if more is not None else None
     if state is not None:
         _check_unchanged(estimator, state["params"])
@@ -222,6 +223,7 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
 def _settings(estimator):
     """The estimator's keywords of :func:`skdistill._engine.build_engine`."""
     names = ("ipc", "batch_real", "lr", "init", "random_state", "n_impute_clusters", "log_every")
+    names += ("verbose",)
     settings = {name: getattr(estimator, name) for name in names}
     return dict(settings, autocast=AUTOCAST[estimator.autocast])
 
@@ -232,15 +234,16 @@ def _check_parameters(estimator, resume):
     if resume and estimator.checkpoint_dir is None:
         raise ValueError(MSG_RESUME_WITHOUT_DIR)
     spec, target = method_spec(estimator), target_object(estimator)
-    kind, takes = target.plan_kind, spec.method_class.plan_kinds
-    if kind not in takes:
+    takes = spec.method_class.plan_kinds
+    if not target.plan_kinds() & takes:
+        kind = target.plan_kind
         raise ValueError(
             MSG_TARGET_METHOD.format(
                 target=target.name,
                 what=PLAN_KINDS[kind],
                 method=spec.name,
                 methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
-                targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
+                targets=", ".join(sorted(t for t in TARGETS if serves(spec.method_class, t))),
             )
         )
     if estimator.net_norm is not None and "net_norm" not in spec.method_class.options:
@@ -249,6 +252,11 @@ def _check_parameters(estimator, resume):
     if estimator.init == "real":
         warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=5)
     return spec, target, callbacks
+
+
+def serves(method_class, target) -> bool:
+    """Whether a method (class) computes what target ``target`` (a registry name) matches."""
+    return bool(TARGETS[target].plan_kinds() & method_class.plan_kinds)
 
 
 def _refuse_option(param, value, method):
