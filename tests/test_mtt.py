@@ -442,3 +442,50 @@ def test_a_method_refuses_trajectories_too_short_for_its_reach():
         method.use_experts(TARGETS["vanilla"]().trajectory_plan(1), short)
     with pytest.raises(ValueError, match="the plan reads 2 buffer"):
         method.use_experts(TARGETS["fairdd"]().trajectory_plan(2), short)
+
+
+# ---------------------------------------------------------------------------- benchmark
+def test_the_benchmark_runs_mtt_from_the_command_line_and_caches_its_experts(tmp_path):
+    from skdistill.benchmark import BUDGETS
+    from skdistill.cli import main
+
+    tiny = dict(n_iter=2, net_width=8, syn_steps=2, expert_epochs=1, max_start_epoch=2)
+    config = tmp_path / "mtt.json"
+    config.write_text(
+        json.dumps(
+            {
+                "datasets": ["german"],
+                "ipc": [2],
+                "seeds": 1,
+                "eval_runs": 1,
+                "budgets": {"tabular": dict(tiny, n_experts=1)},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    args = ["benchmark", "--config", str(config), "--methods", "mtt", "--targets", "vanilla"]
+    args += ["cobra", "fairdd", "--baselines", "random", "df", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    records = json.loads((out / "results.json").read_text())["records"]
+    # no loss-reweighting row: MTT has no trajectory plan for it
+    assert [r["entry"] for r in records] == [
+        "RANDOM",
+        "MTT · vanilla",
+        "MTT · COBRA",
+        "MTT · FairDD",
+    ]
+    assert all(0 <= r["accuracy"] <= 1 for r in records)
+    # one expert folder for the dataset and seed, shared by the targets: trained once each
+    (folder,) = (out / "cache" / "experts").iterdir()
+    names = sorted(p.name for p in folder.glob("experts-*.pt"))
+    assert names == ["experts-all.pt", "experts-group-0.pt", "experts-group-1.pt"]
+    assert BUDGETS[("cmnist", "mtt")]["syn_steps"] == 10  # the CPU budget of the tables
+
+
+def test_benchmark_cells_give_mtt_its_parameter_object():
+    from skdistill.benchmark.config import distiller_params
+
+    params = distiller_params("mtt", {"n_iter": 3, "syn_steps": 4, "n_experts": 2})
+    assert params["n_iter"] == 3 and isinstance(params["method"], MTT)
+    assert params["method"].get_params()["syn_steps"] == 4
+    assert params["method"].get_params()["n_experts"] == 2
