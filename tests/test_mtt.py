@@ -238,6 +238,38 @@ def test_resume_restores_the_learnable_step_size(images, tmp_path):
     assert part.synthetic_lr_ == whole.synthetic_lr_
 
 
+def test_partial_fit_continues_an_mtt_fit_bit_for_bit(images, tmp_path):
+    X, y, groups = images
+    kw = dict(target="cobra", expert_dir=tmp_path)
+    whole = distiller(**kw, n_iter=3).fit(X, y, sensitive_features=groups)
+    part = distiller(**kw, n_iter=2).fit(X, y, sensitive_features=groups)
+    part.partial_fit(X, y, sensitive_features=groups, n_iter=1)
+    np.testing.assert_array_equal(part.X_synthetic_, whole.X_synthetic_)
+    assert part.synthetic_lr_ == whole.synthetic_lr_ and part.n_iter_ == 3
+
+
+def test_without_experts_the_method_and_the_loader_say_what_to_do(tmp_path):
+    method = make_method()
+    with pytest.raises(RuntimeError, match="no expert trajectories yet; call prepare_experts"):
+        method.begin_iteration(0)
+    with pytest.raises(FileNotFoundError, match="holds no expert buffer"):
+        load_experts(tmp_path)
+
+
+def test_a_grid_search_reaches_the_parameters_of_mtt():
+    d = BarycentricDistiller(method=MTT())
+    d.set_params(method__syn_steps=5, method__expert_epoch_length="all")
+    assert d.method.syn_steps == 5 and d.get_params()["method__expert_epoch_length"] == "all"
+    defaults = MTT().get_params()  # the reference's values
+    assert (defaults["syn_steps"], defaults["expert_epochs"], defaults["max_start_epoch"]) == (
+        30,
+        2,
+        20,
+    )
+    assert defaults["lr_init"] == 0.01 and defaults["expert_epoch_length"] == "buffer"
+    assert TrajectoryMatching.default_lr == 1000.0
+
+
 def test_tables_use_an_mlp_student():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
