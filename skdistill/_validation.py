@@ -399,8 +399,12 @@ def check_data_fingerprint(estimator, state, fingerprint):
 
 
 # ---------------------------------------------------------------------------- data
-def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
-    """Read and check the inputs; nothing is standardised yet."""
+def read_inputs(X, y, sensitive_features):
+    """``(X, y, sensitive_features, codec)``: the inputs read and checked, the codec fitted.
+
+    A torch Dataset becomes its :class:`~skdistill._data.DatasetSamples` (labels and groups
+    read from its items when not given); nothing is standardised yet.
+    """
     if isinstance(X, Dataset):
         X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
@@ -409,6 +413,12 @@ def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
             raise ValueError(MSG_Y_REQUIRED)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
         codec = fit_codec(X)
+    return X, y, sensitive_features, codec
+
+
+def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
+    """Read and check the inputs; nothing is standardised yet."""
+    X, y, sensitive_features, codec = read_inputs(X, y, sensitive_features)
     _check_sample_shape(estimator, spec, codec)
     classes, y_codes = encode_labels(y)
     _check_classes(classes, y_codes, estimator.ipc)

@@ -164,15 +164,15 @@ class Runner:
 
         One folder per data, seed, device, network and expert training, shared by every
         target and IPC (each kind of buffer is trained once, by the first fit that needs
-        it); the folder is no part of the synthetic set's digest. Without a cache, or for
-        other methods, ``kwargs`` as they are.
+        it); the folder is no part of the synthetic set's digest. Without a cache, for a
+        method given its own folder, or for other methods, ``kwargs`` as they are.
         """
         method = kwargs["method"]
         if isinstance(method, str):
             method = METHOD_SPECS[method]() if method in METHOD_SPECS else None
         params = method.get_params() if method is not None else {}
-        if self.cache is None or "expert_dir" not in params:
-            return kwargs
+        if self.cache is None or "expert_dir" not in params or params["expert_dir"] is not None:
+            return kwargs  # (a folder given in a variant's parameters is kept)
         training = {k: v for k, v in params.items() if k.startswith("expert") or k == "n_experts"}
         training["max_start_epoch"] = params["max_start_epoch"]
         net = {k: kwargs.get(k) for k in ("net_width", "net_depth", "net_norm", "augment")}

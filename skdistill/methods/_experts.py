@@ -29,18 +29,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .._data import (
-    MSG_Y_REQUIRED,
-    check_lengths,
-    encode_groups,
-    encode_labels,
-    fit_codec,
-    read_dataset,
-    scalar,
-)
+from .._data import encode_groups, encode_labels, scalar
 from .._device import resolve_device
 from .._persistence import fingerprint_data, load_tensors, save_tensors
 from ..nn import build_network, reinitialize_
@@ -118,20 +109,15 @@ class ExpertData:
 
     @classmethod
     def from_inputs(cls, X, y, sensitive_features):
-        """Validate and encode user data exactly as :class:`BarycentricDistiller.fit` does."""
-        if isinstance(X, Dataset):
-            X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-            real = X
-        else:
-            if y is None:
-                raise ValueError(MSG_Y_REQUIRED)
-            check_lengths(X=X, y=y, sensitive_features=sensitive_features)
-            codec = fit_codec(X)
-            real = codec.encode(X)
+        """Read and encode user data exactly as :class:`BarycentricDistiller.fit` does."""
+        from .._engine import FitData
+        from .._validation import read_inputs
+
+        X, y, sensitive_features, codec = read_inputs(X, y, sensitive_features)
         classes, y_codes = encode_labels(y)
         groups, g_codes = encode_groups(sensitive_features, y_codes.shape[0])
-        return cls(real, codec, y_codes, g_codes, classes, groups)
+        data = FitData(X, y, codec, classes, y_codes, groups, g_codes)
+        return cls(data.encoded(), codec, y_codes, g_codes, classes, groups)
 
     @property
     def n_samples(self) -> int:
