@@ -42,15 +42,13 @@ class BarycentricDistiller(BaseSampler):
 
     Parameters
     ----------
-    method : {"dm", "dc", "idc", "cafe"} or MethodSpec, default="dm"
-        Matching method, by name or as an object with its parameters
-        (:class:`~skdistill.methods.DM`, :class:`~skdistill.methods.DC`,
-        :class:`~skdistill.methods.IDC`): mean embeddings of a fresh random network (dm),
-        gradients of a network trained between matching steps (dc; DSA with ``augment``),
-        gradients of multi-formation images, ``factor**2`` per stored one (idc, images only),
-        or mean features at every layer of a network trained between matching steps plus a
-        discrimination loss, with the learning rate halved at 3/5, 4/5 and 9/10 of ``n_iter``
-        (cafe, :class:`~skdistill.methods.FeatureAlignment`).
+    method : {"dm", "dc", "idc", "cafe", "mtt"} or MethodSpec, default="dm"
+        Matching method, by name or as an object with its parameters (``DM``, ``DC``, ``IDC``,
+        ``CAFE``, ``MTT`` of :mod:`skdistill.methods`): mean embeddings of a fresh random
+        network (dm), gradients of a network trained between matching steps (dc), gradients of
+        multi-formation images (idc, images only), mean features at every layer plus a
+        discrimination loss (cafe), or the parameters expert networks reach on real data
+        (mtt; targets vanilla, uniform, fairdd and cobra, which read their own expert buffers).
     target : {"vanilla", "uniform", "fairdd", "cobra", "reweighted", "wasserstein", "mmd"} \
             or Target, default="cobra"
         How group statistics combine, by name or as an object (e.g.
@@ -65,7 +63,8 @@ class BarycentricDistiller(BaseSampler):
     lr : float or None, default=None
         Learning rate of the synthetic samples (SGD, momentum 0.5; idc: in units of the
         input's range). ``None``: the method's reference (dm 1.0, dc 0.1, idc ``lr_img * ipc /
-        10``), times the mean groups per class for COBRA and the distribution targets.
+        10``, mtt 1000), times the mean groups per class for COBRA and the distribution
+        targets (not for mtt, whose loss is normalised).
     init : {"random_real", "balanced", "noise"}, default="random_real"
         The starting set: random real samples of the class (the references' start), real
         samples cycling through its groups (an intervention of its own), or standard normal
@@ -130,6 +129,9 @@ class BarycentricDistiller(BaseSampler):
         Iterations completed; wall-clock seconds of the optimisation.
     history_ : DataFrame
         Loss and elapsed seconds per iteration.
+    synthetic_lr_ : float
+        ``method="mtt"`` only: the learnt student step size, the learning rate MTT trains
+        models on the synthetic set with.
     n_features_in_, feature_names_in_ : int, ndarray of str
         Number of features (tables), column names (DataFrames).
 

@@ -19,10 +19,11 @@ import torch
 from sklearn.utils import check_random_state
 
 from ._data import Codec, DatasetSamples
-from ._persistence import fingerprint_tensor
-from ._sampling import ClassGroupIndex, RealBatches
+from ._persistence import fingerprint_data
+from ._sampling import ClassGroupIndex, RealBatches, TrajectoryBatches
 from .callbacks import notify
 from .groups import kmeans_impute
+from .methods._experts import ExpertData
 
 MSG_NONFINITE_LOSS = (
     "the matching loss became {value} at iteration {it}; the estimator keeps the synthetic set "
@@ -315,6 +316,7 @@ def build_engine(
     n_impute_clusters=None,
     log_every=1,
     autocast=None,
+    verbose=0,
 ):
     """Encode the data, impute missing groups and draw the initial synthetic set.
 
@@ -322,6 +324,8 @@ def build_engine(
     ``random_state``, in a fixed order. ``make_method(n_classes)`` builds the method;
     ``lr=None`` takes the method's reference rate scaled by the target; ``autocast`` (a
     dtype or None) runs the method's matching forward passes under :func:`torch.autocast`.
+    A trajectory method gets its expert buffers before the start (read, or trained with a
+    progress bar when ``verbose``).
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     rng = np.random.default_rng(seed)
@@ -330,13 +334,34 @@ def build_engine(
     index = ClassGroupIndex(data.y_codes, g_codes, len(data.classes), len(data.groups))
     method = make_method(index.n_classes)
     method.autocast_dtype = autocast
+    experts = ExpertData(real, data.codec, data.y_codes, g_codes, data.classes, data.groups)
+    trajectory_plan = prepare_trajectories(method, target, experts, rng, verbose)
     if lr is None:  # the method's reference step, scaled as the target asks
-        lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
+        # (trajectory losses are normalised: every target takes the method's reference step)
+        scale = target.default_lr_scale(index.groups_per_class)
+        lr = method.default_lr * (scale if trajectory_plan is None else 1.0)
     real = place_data(real, device)
     synthetic = initial_synthetic(real, index, rng, method, ipc, init).to(device)
     sampler = RealBatches(real, index, target, batch_real, device, rng, data.sample_weight)
+    if trajectory_plan is not None:
+        sampler = TrajectoryBatches(sampler, trajectory_plan)
     engine = FitEngine(synthetic, method, sampler, lr=lr, ipc=ipc, log_every=log_every)
     return engine, imputation
+
+
+def prepare_trajectories(method, target, experts, rng, verbose=0):
+    """Trajectory methods: the target's trajectory plan, the method's experts made ready.
+
+    ``experts`` is the :class:`~skdistill.methods._experts.ExpertData` of the fit; the
+    experts' seed is the next draw of ``rng``. Other methods: None, and no draw (they match
+    real batches, drawn at every step).
+    """
+    if "trajectories" not in method.plan_kinds:
+        return None
+    plan = target.trajectory_plan(experts.groups.shape[0])
+    seed = int(rng.integers(np.iinfo(np.int32).max))
+    method.prepare_experts(plan, experts, seed=seed, verbose=verbose)
+    return plan
 
 
 def place_data(real, device):
@@ -409,9 +434,6 @@ def data_fingerprint(engine, data):
     A checkpoint records it, and is resumed only on the same data.
     """
     real, index = engine.sampler.real, engine.sampler.index
-    parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
-    parts += [torch.as_tensor(np.stack([index.class_codes, index.group_codes]))]
-    parts += [torch.as_tensor(np.concatenate([data.codec.mean, data.codec.scale]))]
-    if data.sample_weight is not None:
-        parts += [torch.as_tensor(data.sample_weight)]
-    return "|".join(map(fingerprint_tensor, parts))
+    codes = np.stack([index.class_codes, index.group_codes])
+    extra = [] if data.sample_weight is None else [data.sample_weight]
+    return fingerprint_data(real, data.codec, codes, extra)

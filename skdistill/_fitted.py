@@ -64,6 +64,7 @@ def result_attributes(engine, data, classes, ipc, seconds, params) -> dict:
         "n_iter_": engine.iteration,
         "fit_time_": seconds,
         "history_": history_frame(engine.history),
+        **engine.method.fitted_attributes(state.get("method", {})),
     }
 
 

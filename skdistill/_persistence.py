@@ -134,6 +134,21 @@ def fingerprint_tensor(tensor: torch.Tensor) -> str:
     return hashlib.sha256(array.tobytes()).hexdigest() + f":{tuple(array.shape)}"
 
 
+def fingerprint_data(real, codec, codes, extra=()) -> str:
+    """What identifies a training set: its encoded samples, their codes and its scaling.
+
+    ``real`` is the encoded tensor (or the samples of a Dataset, identified by their
+    ``fingerprint_parts``), ``codes`` the integer labels (and groups) of every sample, and
+    ``extra`` further arrays (e.g. sample weights). Checkpoints and expert buffers record it
+    and are refused for data with another fingerprint.
+    """
+    parts = real.fingerprint_parts() if hasattr(real, "fingerprint_parts") else [real]
+    parts += [torch.as_tensor(codes)]
+    parts += [torch.as_tensor(np.concatenate([codec.mean, codec.scale]))]  # scale and shift
+    parts += [torch.as_tensor(e) for e in extra]
+    return "|".join(map(fingerprint_tensor, parts))
+
+
 # ---------------------------------------------------------------------------- checkpoints
 class CheckpointFolderError(OSError):
     """``checkpoint_dir`` cannot be written (missing permission, read-only or full disk)."""
@@ -238,10 +253,13 @@ def read_checkpoint(directory) -> dict | None:
     return safe_torch_load(path, checkpoint=True)
 
 
-def safe_torch_load(path, *, checkpoint=False):
-    """``torch.load(path, weights_only=True)`` with clear errors for unsafe or broken files."""
+def safe_torch_load(path, *, checkpoint=False, mmap=False):
+    """``torch.load(path, weights_only=True)`` with clear errors for unsafe or broken files.
+
+    With ``mmap`` the tensors stay in the file, memory-mapped, and are read when used.
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         detail = str(exc).strip().splitlines()
         detail = next((line for line in detail if "GLOBAL" in line or "Unsupported" in line), "")
@@ -318,6 +336,27 @@ def _verified_sidecar(path) -> dict:
             )
         )
     return info
+
+
+def save_tensors(path, tensors: dict, info: dict) -> Path:
+    """Atomically write a dict of tensors (``torch.save``) with a checksummed ``.json`` sidecar.
+
+    ``info`` (JSON-able provenance) goes into the sidecar, with the file's SHA-256.
+    """
+    path = Path(path)
+    _atomic_write(path, lambda fh: torch.save(tensors, fh))
+    _write_sidecar(path, _jsonable(info))
+    return path
+
+
+def load_tensors(path, *, mmap=False):
+    """``(tensors, info)`` of a file written by :func:`save_tensors`, its checksum verified.
+
+    Read with ``weights_only=True`` (nothing in the file runs); a file whose bytes no longer
+    match the sidecar's checksum is refused with a ``ValueError``.
+    """
+    info = _verified_sidecar(path)
+    return safe_torch_load(path, mmap=mmap), info
 
 
 # ---------------------------------------------------------------------------- distillers

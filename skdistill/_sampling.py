@@ -177,3 +177,23 @@ class RealBatches:
         members = self._members[cls]
         pick = self.rng.choice(members, min(n, members.shape[0]), replace=False)
         return self.take(pick)
+
+
+class TrajectoryBatches:
+    """The draws of a trajectory method's fit: no real batch, the target's trajectory plan.
+
+    The experts stand for the real data, so every step gets ``(None, plan)``; everything
+    else (the data, its index, the generator, the draws of methods that train on data) is
+    that of the wrapped :class:`RealBatches`.
+    """
+
+    def __init__(self, batches, plan):
+        self.batches = batches
+        self.plan = plan
+
+    def __getattr__(self, name):
+        return getattr(self.batches, name)
+
+    def batch(self):
+        """``(None, plan)``: a trajectory method reads its expert buffers, not real batches."""
+        return None, self.plan

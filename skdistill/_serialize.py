@@ -4,16 +4,18 @@
 arrays go into an ``.npz`` archive, read back with ``allow_pickle=False``); :func:`decode`
 rebuilds the value. Only the types a fitted distiller holds are known: ``None``, booleans,
 numbers, strings, lists, tuples, dicts, numpy arrays and scalars, torch tensors, numpy, torch
-and pandas dtypes, pandas Series, DataFrames and Index, torch devices, :class:`~skdistill.
-methods.augment.DSA`, the method specs, targets and built-in callbacks of the package (stored
-by name with their parameters) and the internal :class:`~skdistill._data.Codec`. Anything else
-is refused with :class:`UnsupportedValue`, which names where it was found. Loading never
-imports or calls anything the file names: every tag maps to a fixed constructor here.
+and pandas dtypes, pandas Series, DataFrames and Index, torch devices, file-system paths (e.g.
+MTT's ``expert_dir``), :class:`~skdistill.methods.augment.DSA`, the method specs, targets and
+built-in callbacks of the package (stored by name with their parameters) and the internal
+:class:`~skdistill._data.Codec`. Anything else is refused with :class:`UnsupportedValue`,
+which names where it was found. Loading never imports or calls anything the file names: every
+tag maps to a fixed constructor here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -109,6 +111,8 @@ class _Writer:
             return {"__torch_dtype__": str(value)}
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
+        if isinstance(value, PurePath):
+            return {"__path__": str(value)}
         if isinstance(value, (pd.Index, pd.Series, pd.DataFrame)):
             return self._pandas(value, where)
         return self._component(value, where)
@@ -221,6 +225,8 @@ def decode(data, arrays):
         return _TORCH_DTYPES[body]
     if tag == "__device__":
         return torch.device(body)
+    if tag == "__path__":
+        return Path(body)
     if tag == "__index__":
         dtype = _pandas_dtype(data["dtype"], arrays)
         return pd.Index(_as_objects(body, arrays), name=decode(data["name"], arrays)).astype(dtype)

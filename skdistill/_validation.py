@@ -201,6 +201,7 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
     encoding, imputation or change to ``estimator``.
     """
     spec, target, callbacks = _check_parameters(estimator, resume)
+    spec.check_settings(net_norm=estimator.net_norm, sample_weight=sample_weight)
     state = getattr(estimator, "_engine_state", None) if more is not None else None
     if state is not None:
         _check_unchanged(estimator, state["params"])
@@ -223,6 +224,7 @@ def validate(estimator, X, y, sensitive_features, sample_weight, *, resume=False
 def _settings(estimator):
     """The estimator's keywords of :func:`skdistill._engine.build_engine`."""
     names = ("ipc", "batch_real", "lr", "init", "random_state", "n_impute_clusters", "log_every")
+    names += ("verbose",)
     settings = {name: getattr(estimator, name) for name in names}
     return dict(settings, autocast=AUTOCAST[estimator.autocast])
 
@@ -233,15 +235,16 @@ def _check_parameters(estimator, resume):
     if resume and estimator.checkpoint_dir is None:
         raise ValueError(MSG_RESUME_WITHOUT_DIR)
     spec, target = method_spec(estimator), target_object(estimator)
-    kind, takes = target.plan_kind, spec.method_class.plan_kinds
-    if kind not in takes:
+    takes = spec.method_class.plan_kinds
+    if not target.plan_kinds() & takes:
+        kind = target.plan_kind
         raise ValueError(
             MSG_TARGET_METHOD.format(
                 target=target.name,
                 what=PLAN_KINDS[kind],
                 method=spec.name,
                 methods=", ".join(sorted(m for m, c in METHODS.items() if kind in c.plan_kinds)),
-                targets=", ".join(sorted(t for t, c in TARGETS.items() if c.plan_kind in takes)),
+                targets=", ".join(sorted(t for t in TARGETS if serves(spec.method_class, t))),
             )
         )
     if estimator.net_norm is not None and "net_norm" not in spec.method_class.options:
@@ -250,6 +253,11 @@ def _check_parameters(estimator, resume):
     if estimator.init == "real":
         warnings.warn(MSG_INIT_REAL, FutureWarning, stacklevel=5)
     return spec, target, callbacks
+
+
+def serves(method_class, target) -> bool:
+    """Whether a method (class) computes what target ``target`` (a registry name) matches."""
+    return bool(TARGETS[target].plan_kinds() & method_class.plan_kinds)
 
 
 def _refuse_option(param, value, method):
@@ -392,8 +400,12 @@ def check_data_fingerprint(estimator, state, fingerprint):
 
 
 # ---------------------------------------------------------------------------- data
-def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
-    """Read and check the inputs; nothing is standardised yet."""
+def read_inputs(X, y, sensitive_features):
+    """``(X, y, sensitive_features, codec)``: the inputs read and checked, the codec fitted.
+
+    A torch Dataset becomes its :class:`~skdistill._data.DatasetSamples` (labels and groups
+    read from its items when not given); nothing is standardised yet.
+    """
     if isinstance(X, Dataset):
         X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
@@ -402,6 +414,12 @@ def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
             raise ValueError(MSG_Y_REQUIRED)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
         codec = fit_codec(X)
+    return X, y, sensitive_features, codec
+
+
+def _checked_data(estimator, spec, X, y, sensitive_features, sample_weight):
+    """Read and check the inputs; nothing is standardised yet."""
+    X, y, sensitive_features, codec = read_inputs(X, y, sensitive_features)
     _check_sample_shape(estimator, spec, codec)
     classes, y_codes = encode_labels(y)
     _check_classes(classes, y_codes, estimator.ipc)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from skdistill import BarycentricDistiller
-from skdistill.methods import CAFE, DC, DM, IDC
+from skdistill.methods import CAFE, DC, DM, IDC, MTT
 from skdistill.targets import CobraTarget
 
 
@@ -73,8 +73,22 @@ METHOD = {
         discrimination_weight=0.01,
         stop_tolerance=0.05,
     ),
+    "mtt": dict(
+        syn_steps=2,
+        expert_epochs=1,
+        max_start_epoch=2,
+        lr_init=0.01,
+        lr_lr=1e-5,
+        batch_syn=None,
+        expert_dir=None,
+        n_experts=2,
+        expert_lr=0.01,
+        expert_batch_size=256,
+        expert_epoch_length="buffer",
+        unroll="recompute",
+    ),
 }
-SPECS = {"dm": DM, "dc": DC, "idc": IDC, "cafe": CAFE}
+SPECS = {"dm": DM, "dc": DC, "idc": IDC, "cafe": CAFE, "mtt": MTT}
 #: Every parameter of COBRA's target, fixed.
 COBRA = dict(barycenter="mean", weights=None, delta=1.0)
 
@@ -112,8 +126,20 @@ CAFE_CASES = {
         ("cobra", "tabular"),
     )
 }
+#: MTT joined after the engine: its pins were recorded when it was merged into the engine.
+MTT_CASES = {
+    f"mtt-{target}-{data}": (data, dict(method="mtt", target=target))
+    for target, data in (
+        ("vanilla", "images"),
+        ("uniform", "tabular"),
+        ("fairdd", "images"),
+        ("cobra", "images"),
+        ("cobra", "tabular"),
+    )
+}
 CASES.update(EXTRA)
 CASES.update(CAFE_CASES)
+CASES.update(MTT_CASES)
 
 PINS = {
     "dc-cobra-images": ("50a756b045fc03344b1c08db", "646544758b00c3223dc9d176"),
@@ -142,6 +168,11 @@ PINS = {
     "cafe-fairdd-images": ("c36e961d88ac9e8e342f0719", "0e555090420a04ae245c7d81"),
     "cafe-cobra-images": ("a57d3b94d836847660e8159c", "a9506bd3b5c8917554befd07"),
     "cafe-cobra-tabular": ("1e7effc93eb0e2b564e251d5", "8ea3e6c1b527ceb30cd052e8"),
+    "mtt-vanilla-images": ("9d135c5b3918cdf679eca310", "311df5e06e742a3e719e24d9"),
+    "mtt-uniform-tabular": ("5d1a386cb7dac5bf613064a3", "d0f6e27ec38d1e38278d31d2"),
+    "mtt-fairdd-images": ("dc38c035765514976e6ec15b", "f085ec9947c3ad48a9519cf2"),
+    "mtt-cobra-images": ("8722648323b90518b1c3a6ad", "7a6eb5f6a20ed60b2be50a47"),
+    "mtt-cobra-tabular": ("b6320859545f95650acbceec", "cf4a51cb86a030775fe12b2a"),
 }
 
 

@@ -31,6 +31,10 @@ CASES = [
     "cafe-fairdd-images",
     "cafe-cobra-images",
     "cafe-cobra-tabular",
+    "mtt-vanilla-images",
+    "mtt-fairdd-images",
+    "mtt-cobra-images",
+    "mtt-cobra-tabular",
 ]
 
 

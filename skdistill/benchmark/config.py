@@ -60,6 +60,26 @@ BUDGETS = {
 BUDGETS.update(
     {(size, "cafe"): dict(BUDGETS[(size, "dc")]) for size in ("cmnist", "digits", "tabular")}
 )
+#: MTT on a CPU: a 32-wide network, 10 student steps matched 2 expert epochs later, starts
+#: among the first 10 epochs of 5 experts per buffer (trained once per dataset and seed, and
+#: cached beside the synthetic sets), a smaller initial student step than the reference's
+#: 0.01 (MTT's other rates are the reference's), 300 iterations.
+MTT_CPU = dict(
+    n_iter=300,
+    net_width=32,
+    syn_steps=10,
+    expert_epochs=2,
+    max_start_epoch=10,
+    n_experts=5,
+    lr_init=0.002,
+)
+BUDGETS.update(
+    {
+        ("cmnist", "mtt"): dict(MTT_CPU, **CMNIST_EVAL),
+        ("digits", "mtt"): dict(MTT_CPU, **DIGITS_EVAL),
+        ("tabular", "mtt"): dict(MTT_CPU),
+    }
+)
 #: The budget of a method that a budget table does not list, per data size: the size's
 #: evaluation and a short distillation with every other option at the method's default.
 FALLBACK_BUDGETS = {
@@ -89,8 +109,17 @@ PAPER_BUDGETS = {
 }
 #: FULL (a ConvNet on all training images) in the paper preset: the paper does not state it.
 FULL_EPOCHS = 100
-#: Budget keys that go to the distiller (the others configure the evaluation).
-DISTILLER_KEYS = ("n_iter", "batch_real", "outer_loop", "inner_loop", "net_width", "net_depth")
+#: Budget keys that go to the distiller or its method object (the others configure the
+#: evaluation).
+DISTILLER_KEYS = (
+    "n_iter",
+    "batch_real",
+    "outer_loop",
+    "inner_loop",
+    "net_width",
+    "net_depth",
+    *(k for k in MTT_CPU if k not in ("n_iter", "net_width")),
+)
 #: Baselines are scored with this method's evaluation budget (DSA on images, as the
 #: references train on DSA and DM sets): one evaluator for every row of a table.
 BASELINE_METHOD = "dm"
@@ -220,8 +249,15 @@ def method_label(name) -> str:
 
 
 def method_options() -> set:
-    """Options that only some methods take (see each method's ``options``)."""
-    return {o for cls in METHODS.values() for o in cls.options} - {"ipc", "net_norm"}
+    """Options that only some methods take (each method's ``options`` and object's parameters)."""
+    return set().union(*map(options_of, METHODS)) - {"ipc", "net_norm"}
+
+
+def options_of(method) -> frozenset:
+    """The options of a registered method: its ``options`` and its parameter object's."""
+    spec = METHOD_SPECS.get(method)
+    params = spec().get_params() if spec is not None else {}
+    return frozenset(METHODS[method].options) | frozenset(params)
 
 
 def make_config(preset=None, **overrides):
@@ -304,7 +340,7 @@ def cell_budget(config, dataset, method, table=None) -> dict:
     """
     budget = base_budget(dataset, method, table)
     overrides = (config["budgets"] or {}).get(data_size(dataset), {})
-    options = METHODS[method].options if method in METHODS else frozenset()
+    options = options_of(method) if method in METHODS else frozenset()
     special = method_options()
     budget.update((k, v) for k, v in overrides.items() if k in options or k not in special)
     return scaled(budget, float(config["budget_scale"]))

@@ -3,7 +3,9 @@
 A :class:`Row` is one kind of table row (FULL, RANDOM, a mitigation, a distilled target, an
 intervention...). :func:`plan_tasks` crosses the rows with seeds, IPC, methods and evaluation
 architectures; each cell is a dict of the fields of its ``results.json`` record, and its key
-(:func:`task_key`) identifies the record, so a rerun skips what is done.
+(:func:`task_key`) identifies the record, so a rerun skips what is done. A method's cells of a
+target it cannot serve (e.g. trajectory matching's of a target without a trajectory plan)
+are left out.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._validation import serves
 from ..baselines import MITIGATIONS
 from ..baselines._fairlearn import LABELS as MITIGATION_LABELS
+from ..methods import METHODS
 from .config import PROTOCOL, method_label, target_label
 from .data import data_size
 
@@ -159,6 +163,8 @@ def plan_tasks(config, rows, *, ipcs, archs, variants, by_row=False) -> list:
                     if row.per_method != (method is not None) or not row.applies(config, ipc, seed):
                         continue
                     for number, cell in enumerate(row.expand(config, method, variants)):
+                        if method is not None and not serves(METHODS[method], cell["target"]):
+                            continue  # e.g. MTT has no loss-reweighting (DF) target
                         tasks += [
                             ((position, number), {**cell, "ipc": ipc, "seed": seed, "arch": arch})
                             for arch in (archs[:1] if row.first_arch else archs)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
@@ -26,6 +27,7 @@ from ..baselines import (
     random_subset,
 )
 from ..evaluation import evaluate_synthetic
+from ..methods import METHOD_SPECS
 from .config import (
     BASELINE_METHOD,
     BENCH_THREADS,
@@ -155,7 +157,28 @@ class Runner:
         every = BarycentricDistiller(**kwargs).get_params()
         every = {k: repr(v) for k, v in every.items() if k not in ("device", "verbose")}
         key = {"data": label, "device": self.device.type, "protocol": PROTOCOL, **every}
-        return kwargs, digest(key)
+        return self.with_experts(kwargs, label), digest(key)
+
+    def with_experts(self, kwargs, label):
+        """``kwargs`` whose trajectory method keeps its expert buffers beside the cache.
+
+        One folder per data, seed, device, network and expert training, shared by every
+        target and IPC (each kind of buffer is trained once, by the first fit that needs
+        it); the folder is no part of the synthetic set's digest. Without a cache, for a
+        method given its own folder, or for other methods, ``kwargs`` as they are.
+        """
+        method = kwargs["method"]
+        if isinstance(method, str):
+            method = METHOD_SPECS[method]() if method in METHOD_SPECS else None
+        params = method.get_params() if method is not None else {}
+        if self.cache is None or "expert_dir" not in params or params["expert_dir"] is not None:
+            return kwargs  # (a folder given in a variant's parameters is kept)
+        training = {k: v for k, v in params.items() if k.startswith("expert") or k == "n_experts"}
+        training["max_start_epoch"] = params["max_start_epoch"]
+        net = {k: kwargs.get(k) for k in ("net_width", "net_depth", "net_norm", "augment")}
+        key = dict(data=label, seed=kwargs["random_state"], device=self.device.type, **net)
+        folder = self.cache / "experts" / digest({**key, **training, "protocol": PROTOCOL})
+        return dict(kwargs, method=clone(method).set_params(expert_dir=str(folder)))
 
     def distil(self, data, label, method, target, ipc, seed, params):
         """The synthetic set of one cell and its fit time, from the cache when it was made."""

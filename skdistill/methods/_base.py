@@ -64,7 +64,8 @@ class Method:
     #: Kinds of target plan the method takes (keys of :data:`skdistill.targets.PLAN_KINDS`):
     #: ``"rows"`` needs :meth:`real_statistics`, :meth:`synthetic_statistics` and
     #: :meth:`distance`; ``"clouds"`` needs :meth:`real_representations` and
-    #: :meth:`synthetic_representations`.
+    #: :meth:`synthetic_representations`; ``"trajectories"`` (expert parameter trajectories)
+    #: overrides :meth:`match` (see :class:`~skdistill.methods.TrajectoryMatching`).
     plan_kinds = frozenset({"rows"})
 
     def __init__(self, device, augment=None):
@@ -126,6 +127,13 @@ class Method:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`."""
+
+    def fitted_attributes(self, state: dict) -> dict:
+        """Fitted attributes (names ending in ``_``) the estimator records after a fit.
+
+        ``state`` is the :meth:`state_dict` of the iteration the estimator keeps.
+        """
+        return {}
 
     # ------------------------------------------------------------------ statistics
     def real_statistics(self, x, plan: RowPlan) -> torch.Tensor:

@@ -10,6 +10,7 @@ parameters reachable by grid search as ``method__<name>``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
@@ -23,6 +24,20 @@ from .dc import DISTANCES as DC_DISTANCES
 from .dc import GradientMatching
 from .dm import DistributionMatching
 from .idc import BATCH_SYN_MAX, LR_IMG, MIX_P, N_DATA, InformationIntensiveMatching, check_factor
+from .mtt import (
+    EPOCH_LENGTHS,
+    EXPERT_BATCH_SIZE,
+    EXPERT_EPOCHS,
+    EXPERT_LR,
+    LR_INIT,
+    LR_LR,
+    MAX_START_EPOCH,
+    N_EXPERTS,
+    SYN_STEPS,
+    UNROLLS,
+    TrajectoryMatching,
+    check_settings,
+)
 
 
 @dataclass
@@ -67,6 +82,9 @@ class MethodSpec(BaseEstimator):
 
     def check_data(self, sample_shape) -> None:
         """Refuse data the method cannot take (called at fit, before any work)."""
+
+    def check_settings(self, *, net_norm, sample_weight) -> None:
+        """Refuse distiller settings the method cannot take (called at fit, before any work)."""
 
     def build(self, context: BuildContext):
         """The running method for the fit described by ``context``."""
@@ -283,6 +301,117 @@ class IDC(MethodSpec):
     def check_data(self, sample_shape):
         """Images whose sides ``factor`` divides."""
         check_factor(sample_shape, self.factor)
+
+    def method_options(self):
+        """Every parameter, under the method's keyword of the same name."""
+        return self.get_params()
+
+
+_POSITIVE_INT = [Interval(Integral, 1, None, closed="left")]
+
+
+class MTT(MethodSpec):
+    """Trajectory matching (MTT, Cazenavette et al., 2022), with COBRA-MTT and FairDD-MTT.
+
+    Builds :class:`~skdistill.methods.TrajectoryMatching`, whose docstring says what is
+    matched. The defaults are the reference's (``mtt-distillation``: its CIFAR-10 IPC 10
+    trajectory lengths, ``distill.py``'s learning rates and ``buffer.py``'s expert training);
+    the departures below are options, never defaults.
+
+    Parameters
+    ----------
+    syn_steps : int, default=30
+        Student steps on the synthetic set per iteration (N).
+    expert_epochs : int, default=2
+        Expert epochs between the start and the target point (M).
+    max_start_epoch : int, default=20
+        Start epochs are drawn in ``[0, max_start_epoch)``.
+    lr_init : float, default=0.01
+        Initial learnable student step size (MTT's ``lr_teacher``). Per-group experts on
+        many small groups may need a smaller value (see the user guide).
+    lr_lr : float, default=1e-5
+        Learning rate of the step size.
+    batch_syn : int or None, default=None
+        Synthetic samples per student step; all of them when None.
+    expert_dir : str, path or None, default=None
+        Folder of expert buffers (:func:`~skdistill.methods.train_experts`, or written by an
+        earlier fit). Buffers of other data, another network or too short for
+        ``max_start_epoch + expert_epochs`` are refused; a folder holding none of the
+        buffers the target needs gets them trained by the fit and saved there. When None,
+        the fit trains its experts into a temporary folder and removes it.
+    n_experts : int, default=10
+        Experts per buffer when the fit trains them.
+    expert_lr : float, default=0.01
+        SGD learning rate of the experts (no momentum, no weight decay).
+    expert_batch_size : int, default=256
+        Batch size of the experts.
+    expert_epoch_length : {"buffer", "all"} or int, default="buffer"
+        What an expert epoch is: one pass over the buffer's own data (the reference's, and
+        the COBRA paper's for per-group buffers), as many samples as all the data holds
+        (``"all"``: every group's expert takes as many SGD steps per epoch as one on all the
+        data; a departure, for many small groups), or that many SGD steps.
+    unroll : {"recompute", "full"}, default="recompute"
+        How the student steps are differentiated: ``"full"`` keeps every step's graph (the
+        reference; memory grows with ``syn_steps``), ``"recompute"`` the same gradient with
+        the memory of one step.
+
+    Examples
+    --------
+    >>> from skdistill import BarycentricDistiller
+    >>> from skdistill.methods import MTT
+    >>> d = BarycentricDistiller(method=MTT(syn_steps=10, expert_dir="experts"))
+    >>> d.get_params()["method__syn_steps"]
+    10
+    """
+
+    name = "mtt"
+    method_class = TrajectoryMatching
+    _parameter_constraints = {
+        "syn_steps": _POSITIVE_INT,
+        "expert_epochs": _POSITIVE_INT,
+        "max_start_epoch": _POSITIVE_INT,
+        "lr_init": [Interval(Real, 0, None, closed="neither")],
+        "lr_lr": [Interval(Real, 0, None, closed="left")],
+        "batch_syn": [Interval(Integral, 1, None, closed="left"), None],
+        "expert_dir": [str, os.PathLike, None],
+        "n_experts": _POSITIVE_INT,
+        "expert_lr": [Interval(Real, 0, None, closed="neither")],
+        "expert_batch_size": _POSITIVE_INT,
+        "expert_epoch_length": [StrOptions(set(EPOCH_LENGTHS)), *_POSITIVE_INT],
+        "unroll": [StrOptions(set(UNROLLS))],
+    }
+
+    def __init__(
+        self,
+        syn_steps=SYN_STEPS,
+        expert_epochs=EXPERT_EPOCHS,
+        max_start_epoch=MAX_START_EPOCH,
+        lr_init=LR_INIT,
+        lr_lr=LR_LR,
+        batch_syn=None,
+        expert_dir=None,
+        n_experts=N_EXPERTS,
+        expert_lr=EXPERT_LR,
+        expert_batch_size=EXPERT_BATCH_SIZE,
+        expert_epoch_length="buffer",
+        unroll="recompute",
+    ):
+        self.syn_steps = syn_steps
+        self.expert_epochs = expert_epochs
+        self.max_start_epoch = max_start_epoch
+        self.lr_init = lr_init
+        self.lr_lr = lr_lr
+        self.batch_syn = batch_syn
+        self.expert_dir = expert_dir
+        self.n_experts = n_experts
+        self.expert_lr = expert_lr
+        self.expert_batch_size = expert_batch_size
+        self.expert_epoch_length = expert_epoch_length
+        self.unroll = unroll
+
+    def check_settings(self, *, net_norm, sample_weight):
+        """No batch norm, no sample weights (see :func:`skdistill.methods.mtt.check_settings`)."""
+        check_settings(net_norm, sample_weight)
 
     def method_options(self):
         """Every parameter, under the method's keyword of the same name."""

@@ -1,6 +1,6 @@
 """Distillation targets: how the group statistics of a class combine into what is matched."""
 
-from ._base import PLAN_KINDS, CloudPlan, RowPlan, Target
+from ._base import PLAN_KINDS, TRAJECTORY_BUFFERS, CloudPlan, RowPlan, Target, TrajectoryPlan
 from .barycenter import KINDS as BARYCENTERS
 from .barycenter import barycenter, batched_barycenter
 from .cobra import CobraTarget
@@ -25,6 +25,7 @@ __all__ = [
     "BARYCENTERS",
     "PLAN_KINDS",
     "TARGETS",
+    "TRAJECTORY_BUFFERS",
     "barycenter",
     "batched_barycenter",
     "CloudPlan",
@@ -34,6 +35,7 @@ __all__ = [
     "ReweightedTarget",
     "RowPlan",
     "Target",
+    "TrajectoryPlan",
     "UniformTarget",
     "VanillaTarget",
     "WassersteinTarget",

@@ -1,4 +1,8 @@
-"""What a target is: how a class's real batch is drawn and weighted into matching rows."""
+"""What a target is: how a class's real batch is drawn and weighted into matching rows.
+
+Trajectory methods (MTT) match no real batch: their targets say which expert buffers to read
+and how to combine their checkpoints (a :class:`TrajectoryPlan`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,26 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, clone
+
+from .barycenter import batched_barycenter
 
 #: The kinds of plan a target may hand a method, and what each asks the method for.
 PLAN_KINDS = {
     "rows": "weighted sums of per-sample representations",
     "clouds": "distributions of per-sample representations",
+    "trajectories": "parameter trajectories of expert networks",
 }
+
+#: The expert buffers a trajectory target may ask for: one buffer trained on all the data,
+#: one trained on group-balanced draws of it, or one buffer per protected group.
+TRAJECTORY_BUFFERS = ("all", "balanced", "groups")
+
+MSG_NO_TRAJECTORIES = (
+    "target={target!r} has no trajectory target, so trajectory methods (method='mtt') cannot "
+    "serve it; use target='vanilla', 'uniform', 'fairdd' or 'cobra' with method='mtt'."
+)
 
 
 @dataclass
@@ -78,6 +95,57 @@ class CloudPlan:
     discrepancy: Callable
 
 
+@dataclass
+class TrajectoryPlan:
+    """How the expert buffers of a dataset form the start and target points of MTT.
+
+    A trajectory method reads, at one start epoch ``t``, one expert checkpoint per buffer
+    (``buffers="all"`` or ``"balanced"``: one buffer; ``"groups"``: one per protected group,
+    in the order of the groups), stacks them into ``points`` of shape ``(n_buffers, P)`` and
+    asks :meth:`points` for the ``n_terms`` start points (from the checkpoints at ``t``) and
+    target points (at ``t + M``) it matches. Its loss is ``sum_k loss_weight[k] * L_k``, where
+    ``L_k`` is the normalised parameter distance of a student started from start point ``k``.
+    COBRA has one term whose points are the (weighted) mean of the group checkpoints; FairDD
+    one term per group, summed; vanilla and uniform one term, one buffer.
+
+    Parameters
+    ----------
+    buffers : {"all", "balanced", "groups"}
+        Which expert buffers the points come from.
+    point_weights : ndarray of shape (n_terms, n_buffers)
+        Row ``k``: the weights of the buffers in term ``k``'s points (each row sums to 1).
+    loss_weights : ndarray of shape (n_terms,)
+        Weight of every term's loss.
+    barycenter : str, default="mean"
+        How a row of weights combines the checkpoints: ``"mean"``, their weighted mean;
+        another kind of :func:`skdistill.targets.barycenter` (COBRA's discrepancies), the
+        barycenter of the checkpoints under it.
+    delta : float, default=1.0
+        Relative Huber threshold of ``barycenter="huber"``.
+    """
+
+    kind: ClassVar[str] = "trajectories"
+
+    buffers: str
+    point_weights: np.ndarray
+    loss_weights: np.ndarray
+    barycenter: str = "mean"
+    delta: float = 1.0
+
+    @property
+    def n_terms(self) -> int:
+        """Number of matched (start, target) pairs, i.e. of student unrolls per step."""
+        return int(self.point_weights.shape[0])
+
+    def points(self, checkpoints):
+        """``(n_terms, P)`` points from ``(n_buffers, P)`` checkpoints (one per buffer)."""
+        w = torch.as_tensor(self.point_weights, dtype=checkpoints.dtype, device=checkpoints.device)
+        if self.barycenter == "mean":
+            return w @ checkpoints
+        stacked = checkpoints.expand(self.n_terms, *checkpoints.shape)
+        return batched_barycenter(stacked, w, self.barycenter, delta=self.delta)
+
+
 def reweight_plan(plan, sample_weight):
     """``plan`` with every sample's weight times ``sample_weight``, each row renormalised.
 
@@ -114,7 +182,9 @@ class Target(BaseEstimator):
     A target never knows which method computes the per-sample representation: it only
     decides how real batches are sampled (``stratified``) and how their samples are
     grouped and weighted into matching rows, or into weighted clouds matched as
-    distributions (:meth:`plan`, of kind :attr:`plan_kind`).
+    distributions (:meth:`plan`, of kind :attr:`plan_kind`). A target with
+    :attr:`trajectory_buffers` also serves trajectory methods: :meth:`trajectory_plan` says
+    which expert buffers they read and how the checkpoints combine.
 
     Targets are scikit-learn-style parameter objects: their settings are keyword arguments
     stored unchanged, declared in ``_parameter_constraints`` and checked when a fit resolves
@@ -130,6 +200,27 @@ class Target(BaseEstimator):
     #: Kind of plan returned by :meth:`plan` (a key of :data:`PLAN_KINDS`); a method takes
     #: the kinds in its ``plan_kinds``.
     plan_kind = "rows"
+    #: The expert buffers of :meth:`trajectory_plan` (one of :data:`TRAJECTORY_BUFFERS`), or
+    #: None for a target without a trajectory target.
+    trajectory_buffers = None
+
+    @classmethod
+    def plan_kinds(cls) -> frozenset:
+        """Every kind of plan the target hands out: :attr:`plan_kind`, and ``"trajectories"``."""
+        extra = {"trajectories"} if cls.trajectory_buffers is not None else set()
+        return frozenset({cls.plan_kind, *extra})
+
+    def trajectory_plan(self, n_groups) -> TrajectoryPlan:
+        """The :class:`TrajectoryPlan` of a dataset with ``n_groups`` groups.
+
+        One term, the one buffer's checkpoints as they are; targets reading per-group buffers
+        override it.
+        """
+        if self.trajectory_buffers is None:
+            raise ValueError(MSG_NO_TRAJECTORIES.format(target=self.name))
+        return TrajectoryPlan(
+            buffers=self.trajectory_buffers, point_weights=np.ones((1, 1)), loss_weights=np.ones(1)
+        )
 
     def resolve(self, groups):
         """A checked copy of the target for a fit whose group names are ``groups``.

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._data import scalar
 from .._transfer import to_device
-from ._base import RowPlan, Target, cell_rows, segment_mean_weights
+from ._base import RowPlan, Target, TrajectoryPlan, cell_rows, segment_mean_weights
 from .barycenter import KINDS, batched_barycenter
 
 MSG_WEIGHTS = (
@@ -68,11 +68,23 @@ class CobraTarget(Target):
         Large values give the mean, small ones approach the coordinate-wise median
         (textbook choice: 1.345); a coordinate whose MAD is 0 takes the weighted median, and a
         flat minimiser the midpoint of its interval. See :func:`skdistill.targets.barycenter`.
+
+    Notes
+    -----
+    Trajectory methods (COBRA-MTT, the COBRA paper's Appendix M) read one expert buffer per
+    group and, at every step, one trajectory per group at the same start epoch ``t`` (the
+    groups' experts of one index, which skdistill starts from the same network); the
+    student starts from the barycenter of the groups' checkpoints at ``t`` and is matched to
+    the barycenter of their checkpoints at ``t + M``. With ``barycenter="mean"`` and uniform
+    weights these are the paper's ``(1/G) sum_g theta_{g,t}`` and
+    ``(1/G) sum_g theta_{g,t+M}``; other discrepancies and weights give the corresponding
+    barycenter of the checkpoints.
     """
 
     name = "cobra"
     label = "COBRA"
     stratified = True
+    trajectory_buffers = "groups"
 
     _parameter_constraints = {
         "barycenter": [StrOptions(set(KINDS))],
@@ -101,6 +113,17 @@ class CobraTarget(Target):
         times the mean ``G_y``; an explicit ``lr`` is used as given.
         """
         return float(np.mean(groups_per_class))
+
+    def trajectory_plan(self, n_groups):
+        """One term: the barycenter of the groups' checkpoints (their mean by default)."""
+        w = self._group_weights(np.arange(n_groups))
+        return TrajectoryPlan(
+            buffers="groups",
+            point_weights=(w / w.sum())[None],
+            loss_weights=np.ones(1),
+            barycenter=self.barycenter,
+            delta=self.delta,
+        )
 
     def _group_weights(self, groups):
         if self.weights is None:

@@ -18,8 +18,18 @@ class UniformTarget(ClassMeanTarget):
     sampling over demographic groups ("Uniform DD") in its introduction, as a partial remedy
     that motivates the barycenter (its Fig. 1); it neither specifies nor evaluates such a
     baseline, so numbers from this target are not the paper's.
+
+    Trajectory methods (MTT) match the checkpoints of experts trained on group-balanced draws
+    of the data (``buffers="balanced"`` of :func:`skdistill.methods.train_experts`): every
+    epoch draws ``n`` samples with replacement, sample ``i`` of class ``y`` and group ``a``
+    with probability proportional to ``n_y / (G_y n_{a|y})``, so classes keep their
+    frequencies and the groups of a class are drawn equally often. It is the trajectory
+    analogue of this target's balanced batches, and differs from COBRA-MTT, which averages
+    the checkpoints of experts trained on each group alone (skdistill's choice; neither
+    paper defines a uniform MTT).
     """
 
     name = "uniform"
     label = "uniform"
     stratified = True
+    trajectory_buffers = "balanced"
