@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from numbers import Integral
+from pathlib import Path
 
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from ._distributed import broadcast_object, is_main_process
 from ._engine import build_engine, data_fingerprint
 from ._fitted import data_attributes, result_attributes, warn_interrupted
 from ._persistence import save_estimator, save_synthetic_set
@@ -210,7 +212,7 @@ class BarycentricDistiller(BaseEstimator):
         self : BarycentricDistiller
             The fitted estimator.
         """
-        with fit_resources(self.checkpoint_dir, self.n_threads) as folder:
+        with fit_resources(self._checkpoint_dir(), self.n_threads) as folder:
             plan = validate(self, X, y, sensitive_features, sample_weight, resume=resume)
             self._fit(plan, folder)
         return self
@@ -240,7 +242,7 @@ class BarycentricDistiller(BaseEstimator):
         """
         self._validate_params()  # scikit-learn skips it for a fitted estimator's partial_fit
         check_scalar(n_iter, "n_iter", Integral, min_val=1)
-        with fit_resources(self.checkpoint_dir, self.n_threads) as folder:
+        with fit_resources(self._checkpoint_dir(), self.n_threads) as folder:
             plan = validate(self, X, y, sensitive_features, sample_weight, more=n_iter)
             self._fit(plan, folder)
         return self
@@ -323,10 +325,11 @@ class BarycentricDistiller(BaseEstimator):
         Returns
         -------
         Path
-            The written file.
+            The written file (under a process group only rank 0 writes it; the other
+            ranks get its path).
         """
         check_is_fitted(self, "X_synthetic_")
-        return save_estimator(self, path)
+        return save_estimator(self, path) if is_main_process() else Path(path)
 
     def save_synthetic(self, path):
         """Write the synthetic set as ``.npz`` or ``.pt``, with a ``.json`` provenance sidecar.
@@ -342,25 +345,35 @@ class BarycentricDistiller(BaseEstimator):
         Returns
         -------
         Path
-            The written file.
+            The written file (under a process group only rank 0 writes it; the other
+            ranks get its path).
         """
         check_is_fitted(self, "X_synthetic_")
-        return save_synthetic_set(self, path)
+        return save_synthetic_set(self, path) if is_main_process() else Path(path)
 
     # ------------------------------------------------------------------ fitting
 
+    def _checkpoint_dir(self):
+        """The checkpoint folder of this process: none but on rank 0 of a process group."""
+        return self.checkpoint_dir if is_main_process() else None
+
     def _fit(self, plan, folder=None):
-        """Build the engine of a validated fit, run it, store the result."""
+        """Build the engine of a validated fit, run it, store the result.
+
+        Under a process group the ranks fit together; rank 0 alone shows progress and
+        writes checkpoints, and its checkpoint is the state every rank resumes from.
+        """
         engine, imputation = build_engine(
             plan.data, plan.make_method, plan.target, device=plan.device, **plan.settings
         )
-        callbacks = [ProgressBar()] if self.verbose else []
+        callbacks = [ProgressBar()] if self.verbose and is_main_process() else []
         if folder is not None:
             fingerprint = {"params": run_params(self), "data": data_fingerprint(engine, plan.data)}
             check_data_fingerprint(self, plan.state, fingerprint)
             callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
-        if plan.state is not None:
-            engine.load_state_dict(plan.state)
+        state = broadcast_object(plan.state)
+        if state is not None:
+            engine.load_state_dict(state)
         # the estimator changes from here on, never before
         vars(self).update(data_attributes(plan.data, engine.sampler.index, imputation))
         start = time.perf_counter()

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ._data import Codec, DatasetSamples
+from ._data import Codec, LazySamples
+from ._distributed import check_components, process_group, rank_slice, shared_seed
 from ._persistence import fingerprint_tensor
 from ._sampling import ClassGroupIndex, RealBatches
 from .callbacks import notify
@@ -282,9 +283,9 @@ def _to_cpu(state):
 class FitData:
     """Validated inputs of a fit: the data and its encodings, nothing computed from them yet.
 
-    ``X`` is the input as given (or the :class:`~skdistill._data.DatasetSamples` of a torch
-    Dataset); ``y_codes`` and ``g_codes`` index ``classes`` and ``groups`` (``-1``: a group
-    to impute).
+    ``X`` is the input as given (or the :class:`~skdistill._data.LazySamples` of a torch
+    Dataset, a memory-mapped array or shards); ``y_codes`` and ``g_codes`` index ``classes``
+    and ``groups`` (``-1``: a group to impute).
     """
 
     X: object
@@ -296,9 +297,18 @@ class FitData:
     g_codes: np.ndarray
     sample_weight: np.ndarray | None = None
 
-    def encoded(self):
-        """The samples in internal units: a tensor, or the Dataset reader."""
-        return self.X if isinstance(self.X, DatasetSamples) else self.codec.encode(self.X)
+    def encoded(self, start=0, stop=None):
+        """The samples ``start:stop`` in internal units: a tensor, or the lazy reader.
+
+        A lazy reader (of a Dataset, a memory-mapped array or shards) is returned whole, and
+        reads only the positions asked of it.
+        """
+        if isinstance(self.X, LazySamples):
+            return self.X
+        X = self.X
+        if (start, stop) != (0, None):
+            X = X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
+        return self.codec.encode(X)
 
 
 def build_engine(
@@ -324,11 +334,14 @@ def build_engine(
     dtype or None) runs the method's matching forward passes under :func:`torch.autocast`.
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    rng = np.random.default_rng(seed)
-    real = data.encoded()
+    rng = np.random.default_rng(shared_seed(seed, random_state))
+    parallel = process_group() is not None
+    real = rank_slice(data) if parallel else data.encoded()
     g_codes, imputation = impute_groups(real, data.g_codes, rng, n_impute_clusters)
     index = ClassGroupIndex(data.y_codes, g_codes, len(data.classes), len(data.groups))
     method = make_method(index.n_classes)
+    if parallel:
+        check_components(method, target)
     method.autocast_dtype = autocast
     if lr is None:  # the method's reference step, scaled as the target asks
         lr = method.default_lr * target.default_lr_scale(index.groups_per_class)
@@ -343,8 +356,8 @@ def place_data(real, device):
     """The training tensor on a CUDA ``device`` when it fits, else in pinned host memory.
 
     Data on the device are gathered there, batch by batch, without crossing the bus again;
-    "fits" means at most :data:`DEVICE_DATA_SHARE` of the device's free memory. A torch
-    Dataset is read item by item and stays where it is.
+    "fits" means at most :data:`DEVICE_DATA_SHARE` of the device's free memory. Lazy samples
+    (a Dataset, a memory-mapped array, shards) and a rank's slice stay where they are.
     """
     if device.type != "cuda" or not torch.is_tensor(real):
         return real
@@ -363,7 +376,7 @@ def impute_groups(real, g_codes, rng, n_clusters=None):
     missing = g_codes < 0
     if not missing.any():
         return g_codes, None
-    # an in-memory tensor is used as it is; a Dataset is read once, in full
+    # an in-memory tensor is used as it is; lazy samples are read once, in full
     data = real if torch.is_tensor(real) else real[np.arange(len(real))]
     features = data.reshape(len(real), -1).numpy()
     k = n_clusters or int(g_codes.max()) + 1
@@ -409,7 +422,7 @@ def data_fingerprint(engine, data):
     A checkpoint records it, and is resumed only on the same data.
     """
     real, index = engine.sampler.real, engine.sampler.index
-    parts = real.fingerprint_parts() if isinstance(real, DatasetSamples) else [real]
+    parts = real.fingerprint_parts() if hasattr(real, "fingerprint_parts") else [real]
     parts += [torch.as_tensor(np.stack([index.class_codes, index.group_codes]))]
     parts += [torch.as_tensor(np.concatenate([data.codec.mean, data.codec.scale]))]
     if data.sample_weight is not None:

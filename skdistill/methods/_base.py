@@ -66,6 +66,9 @@ class Method:
     #: :meth:`distance`; ``"clouds"`` needs :meth:`real_representations` and
     #: :meth:`synthetic_representations`.
     plan_kinds = frozenset({"rows"})
+    #: The loss sees the real batch only through the weighted row sums of a row plan, so a
+    #: data-parallel fit may sum them over ranks (:mod:`skdistill._distributed`).
+    row_sums_only = True
 
     def __init__(self, device, augment=None):
         self.device = device
