@@ -251,6 +251,11 @@ def _fit_tabular_codec(X, arr, container):
     with np.errstate(over="ignore", invalid="ignore"):
         scaler = StandardScaler().fit(arr)
     _check_statistics(arr, scaler.mean_, scaler.var_)  # not scale_: an inf var gives 1
+    return _tabular_codec(X, scaler, container)
+
+
+def _tabular_codec(X, scaler, container):
+    """The codec of a table standardised by a fitted ``StandardScaler``."""
     columns, column_dtypes, dtype = None, {}, None
     if container == "pandas":
         columns = list(X.columns)
@@ -266,7 +271,7 @@ def _fit_tabular_codec(X, arr, container):
         kind="tabular",
         container=container,
         dtype=dtype,
-        sample_shape=(arr.shape[1],),
+        sample_shape=(scaler.mean_.shape[0],),
         mean=scaler.mean_,
         scale=scaler.scale_,
         columns=columns,
@@ -278,22 +283,27 @@ def _fit_image_codec(X, arr, container):
     if container == "pandas":
         raise ValueError(MSG_X_DIM.format(ndim=arr.ndim, shape=arr.shape))
     layout = _image_layout(arr.shape)
-    raw = _raw_dtype(X)
-    dtype = np.dtype(np.uint8) if raw == np.uint8 else raw if raw.kind == "f" else np.float64
     nchw = _to_nchw(arr, layout)
     value_range = (float(nchw.min()), float(nchw.max()))
-    if dtype == np.uint8:
+    if _raw_dtype(X) == np.uint8:
         nchw = nchw / 255.0
     with np.errstate(over="ignore", invalid="ignore"):
         mean = nchw.mean(axis=(0, 2, 3))
         std = nchw.std(axis=(0, 2, 3))
     _check_statistics(arr, mean, std)
+    return _image_codec(X, container, layout, nchw.shape[1:], value_range, mean, std)
+
+
+def _image_codec(X, container, layout, sample_shape, value_range, mean, std):
+    """The codec of images of per-channel ``mean`` and ``std`` (after uint8 / 255)."""
+    raw = _raw_dtype(X)
+    dtype = np.dtype(np.uint8) if raw == np.uint8 else raw if raw.kind == "f" else np.float64
     std = np.where(std > 1e-8, std, 1.0)
     return Codec(
         kind="image",
         container=container,
         dtype=dtype,
-        sample_shape=tuple(nchw.shape[1:]),
+        sample_shape=tuple(sample_shape),
         mean=mean,
         scale=std,
         layout=layout,
@@ -322,7 +332,7 @@ def scalar(value):
 
 def n_samples(obj) -> int:
     """Number of samples of an array-like, DataFrame, Series, tensor or Dataset."""
-    if _is_torch(obj) or isinstance(obj, DatasetSamples):
+    if _is_torch(obj) or isinstance(obj, LazySamples):
         return int(obj.shape[0])
     return _num_samples(obj)
 
@@ -453,30 +463,146 @@ def _item_x(item, i):
     return torch.as_tensor(np.asarray(x)) if not _is_torch(x) else x
 
 
-class DatasetSamples:
-    """The samples of a map-style torch ``Dataset``, read on demand and encoded by a codec.
+class LazySamples:
+    """Samples read on demand, in batches, and encoded by a codec.
 
     Indexing with an array of positions returns their standardised float32 tensor, like
-    indexing the encoded tensor of an in-memory array.
+    indexing the encoded tensor of an in-memory array; only those samples are read.
+    Subclasses implement :meth:`read_raw`.
+
+    Parameters
+    ----------
+    codec : Codec
+        The standardisation of the samples.
+    n : int
+        Number of samples.
+    stats_index : ndarray of int
+        Positions of the samples that identify the data (checkpoint fingerprints).
     """
 
-    def __init__(self, dataset, codec: Codec, stats_index):
-        self.dataset = dataset
+    def __init__(self, codec: Codec, n, stats_index):
         self.codec = codec
         self.stats_index = stats_index
-        self.shape = (len(dataset), *codec.sample_shape)
+        self.shape = (int(n), *codec.sample_shape)
 
     def __len__(self):
         return self.shape[0]
 
     def __getitem__(self, index):
-        index = np.atleast_1d(np.asarray(index))
-        raw = torch.stack([_item_x(self.dataset[int(i)], int(i)) for i in index])
-        return self.codec.encode(raw)
+        index = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        return self.codec.encode(self.read_raw(index))
+
+    def read_raw(self, index):
+        """The raw samples (an array or tensor in the input's layout) at ``index``, in order."""
+        raise NotImplementedError
+
+    def labels(self):
+        """``(y, sensitive_features)`` stored with the samples, when ``fit`` is not given ``y``."""
+        raise ValueError(MSG_Y_REQUIRED)
+
+    def with_codec(self, codec):
+        """The same samples under another standardisation (``partial_fit`` on new data)."""
+        copy = _shallow_copy(self)
+        copy.codec = codec
+        return copy
 
     def fingerprint_parts(self):
-        """Tensors that identify the dataset for checkpoints (a sample of it, its size)."""
+        """Tensors that identify the samples for checkpoints (a sample of them, their count)."""
         return [self[self.stats_index], torch.as_tensor([len(self)])]
+
+
+def _shallow_copy(obj):
+    copy = object.__new__(type(obj))
+    copy.__dict__.update(obj.__dict__)
+    return copy
+
+
+def spaced_positions(n, k=None):
+    """Up to ``k`` (default :data:`DATASET_STATS_ITEMS`) evenly spaced positions of ``n``."""
+    k = DATASET_STATS_ITEMS if k is None else k
+    return np.unique(np.linspace(0, n - 1, min(n, k)).astype(np.int64))
+
+
+class DatasetSamples(LazySamples):
+    """The samples of a map-style torch ``Dataset``, read on demand and encoded by a codec.
+
+    A batch is fetched with the dataset's ``__getitems__`` when it has one (torch's batched
+    fetch protocol), else item by item.
+    """
+
+    def __init__(self, dataset, codec: Codec, stats_index):
+        super().__init__(codec, len(dataset), stats_index)
+        self.dataset = dataset
+
+    def read_raw(self, index):
+        """The ``x`` of the items at ``index``, stacked."""
+        fetch = getattr(self.dataset, "__getitems__", None)
+        items = fetch(index.tolist()) if fetch else [self.dataset[int(i)] for i in index]
+        return torch.stack([_item_x(item, int(i)) for item, i in zip(items, index)])
+
+
+class ArraySamples(LazySamples):
+    """The samples of an array on disk (``np.load(path, mmap_mode="r")``), read on demand.
+
+    A batch is one sorted fancy-index read of the memory map; nothing else is loaded.
+    """
+
+    def __init__(self, array, codec: Codec):
+        super().__init__(codec, array.shape[0], spaced_positions(array.shape[0]))
+        self.array = array
+
+    def read_raw(self, index):
+        """The rows at ``index`` (read in increasing order, returned in ``index``'s)."""
+        order = np.argsort(index, kind="stable")
+        raw = np.empty((index.shape[0], *self.array.shape[1:]), dtype=self.array.dtype)
+        raw[order] = self.array[index[order]]
+        return raw
+
+
+#: Bytes of float64 values that the statistics of a memory-mapped array read at once.
+STATS_CHUNK_BYTES = 64 << 20
+
+
+def fit_codec_chunked(X) -> Codec:
+    """The codec of :func:`fit_codec` for an array too large to copy, read chunk by chunk.
+
+    Exact statistics (per feature, or per channel), accumulated with ``StandardScaler``'s
+    ``partial_fit``; the checks of :func:`fit_codec`, chunk by chunk.
+    """
+    fit_codec(X[:1])  # the dtype and shape checks of an in-memory array
+    image = X.ndim > 2
+    layout = _image_layout(X.shape) if image else None
+    row_bytes = 8 * int(np.prod(X.shape[1:]))
+    chunk = max(1, STATS_CHUNK_BYTES // row_bytes)
+    scaler, low, high = StandardScaler(), np.inf, -np.inf
+    for start in range(0, X.shape[0], chunk):
+        arr = _to_float_array(X[start : start + chunk])
+        _check_finite(arr)
+        low, high = min(low, float(arr.min())), max(high, float(arr.max()))
+        if image:
+            arr = _to_nchw(arr, layout) / (255.0 if X.dtype == np.uint8 else 1.0)
+            arr = arr.transpose(0, 2, 3, 1).reshape(-1, arr.shape[1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaler.partial_fit(arr)
+    _check_statistics(np.array([low, high]), scaler.mean_, scaler.var_)
+    if not image:
+        return _tabular_codec(X, scaler, "numpy")
+    shape = _to_nchw(np.empty((1, *X.shape[1:])), layout).shape[1:]
+    return _image_codec(X, "numpy", layout, shape, (low, high), scaler.mean_, np.sqrt(scaler.var_))
+
+
+def read_lazy(X, y, sensitive_features):
+    """Lazy samples of a memory-mapped array, or given as such (e.g. shards on disk).
+
+    Returns ``(samples, y, sensitive_features, codec)``; without ``y``, the labels (and,
+    without ``sensitive_features``, the groups) stored with the samples.
+    """
+    if not isinstance(X, LazySamples):  # a memory map: statistics read chunk by chunk
+        X = ArraySamples(X, fit_codec_chunked(X))
+    if y is None:
+        y, stored = X.labels()
+        sensitive_features = stored if sensitive_features is None else sensitive_features
+    return X, y, sensitive_features, X.codec
 
 
 def read_dataset(dataset, y, sensitive_features):
@@ -504,7 +630,7 @@ def read_dataset(dataset, y, sensitive_features):
         y = np.asarray([lab[0] for lab in labels])
         if sensitive_features is None and len(first) == 3:
             sensitive_features = np.asarray([lab[1] for lab in labels])
-    stats_index = np.unique(np.linspace(0, n - 1, min(n, DATASET_STATS_ITEMS)).astype(int))
+    stats_index = spaced_positions(n)
     sample = torch.stack([_item_x(dataset[int(i)], int(i)) for i in stats_index])
     codec = fit_codec(sample)
     return DatasetSamples(dataset, codec, stats_index), y, sensitive_features, codec

@@ -12,6 +12,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from ._distributed import broadcast_object, is_main_process
 from ._engine import build_engine, data_fingerprint
 from ._fitted import (
     NO_TRANSFORM,
@@ -345,7 +346,7 @@ class BarycentricDistiller(BaseSampler):
         Returns
         -------
         Path
-            The written file.
+            The written file (written by rank 0 alone under a process group).
         """
         check_is_fitted(self, "X_synthetic_")
         return save_estimator(self, path)
@@ -364,25 +365,25 @@ class BarycentricDistiller(BaseSampler):
         Returns
         -------
         Path
-            The written file.
+            The written file (written by rank 0 alone under a process group).
         """
         check_is_fitted(self, "X_synthetic_")
         return save_synthetic_set(self, path)
 
     # ------------------------------------------------------------------ fitting
-
     def _fit(self, plan, folder=None):
         """Build the engine of a validated fit, run it, store the result."""
         engine, imputation = build_engine(
             plan.data, plan.make_method, plan.target, device=plan.device, **plan.settings
         )
-        callbacks = [ProgressBar()] if self.verbose else []
+        callbacks = [ProgressBar()] if self.verbose and is_main_process() else []
         if folder is not None:
             fingerprint = {"params": run_params(self), "data": data_fingerprint(engine, plan.data)}
             check_data_fingerprint(self, plan.state, fingerprint)
             callbacks.append(Checkpoint(folder, self.checkpoint_every, fingerprint))
-        if plan.state is not None:
-            engine.load_state_dict(plan.state)
+        state = broadcast_object(plan.state)
+        if state is not None:
+            engine.load_state_dict(state)
         # the estimator changes from here on, never before
         vars(self).update(data_attributes(plan.data, engine.sampler.index, imputation))
         start = time.perf_counter()

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ._data import Codec, DatasetSamples
+from ._data import Codec, LazySamples
+from ._distributed import check_components, process_group, rank_slice, shared_seed
 from ._persistence import fingerprint_data
 from ._sampling import ClassGroupIndex, RealBatches, TrajectoryBatches
 from .callbacks import notify
@@ -283,9 +284,9 @@ def _to_cpu(state):
 class FitData:
     """Validated inputs of a fit: the data and its encodings, nothing computed from them yet.
 
-    ``X`` is the input as given (or the :class:`~skdistill._data.DatasetSamples` of a torch
-    Dataset); ``y_codes`` and ``g_codes`` index ``classes`` and ``groups`` (``-1``: a group
-    to impute).
+    ``X`` is the input as given (or the :class:`~skdistill._data.LazySamples` of a torch
+    Dataset, a memory-mapped array or shards); ``y_codes`` and ``g_codes`` index ``classes``
+    and ``groups`` (``-1``: a group to impute).
     """
 
     X: object
@@ -297,9 +298,18 @@ class FitData:
     g_codes: np.ndarray
     sample_weight: np.ndarray | None = None
 
-    def encoded(self):
-        """The samples in internal units: a tensor, or the Dataset reader."""
-        return self.X if isinstance(self.X, DatasetSamples) else self.codec.encode(self.X)
+    def encoded(self, start=0, stop=None):
+        """The samples ``start:stop`` in internal units: a tensor, or the lazy reader.
+
+        A lazy reader (of a Dataset, a memory-mapped array or shards) is returned whole, and
+        reads only the positions asked of it.
+        """
+        if isinstance(self.X, LazySamples):
+            return self.X
+        X = self.X
+        if (start, stop) != (0, None):
+            X = X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
+        return self.codec.encode(X)
 
 
 def build_engine(
@@ -328,11 +338,14 @@ def build_engine(
     progress bar when ``verbose``).
     """
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    rng = np.random.default_rng(seed)
-    real = data.encoded()
+    rng = np.random.default_rng(shared_seed(seed, random_state))
+    parallel = process_group() is not None
+    real = rank_slice(data) if parallel else data.encoded()
     g_codes, imputation = impute_groups(real, data.g_codes, rng, n_impute_clusters)
     index = ClassGroupIndex(data.y_codes, g_codes, len(data.classes), len(data.groups))
     method = make_method(index.n_classes)
+    if parallel:
+        check_components(method, target)
     method.autocast_dtype = autocast
     experts = ExpertData(real, data.codec, data.y_codes, g_codes, data.classes, data.groups)
     trajectory_plan = prepare_trajectories(method, target, experts, rng, verbose)
@@ -368,8 +381,8 @@ def place_data(real, device):
     """The training tensor on a CUDA ``device`` when it fits, else in pinned host memory.
 
     Data on the device are gathered there, batch by batch, without crossing the bus again;
-    "fits" means at most :data:`DEVICE_DATA_SHARE` of the device's free memory. A torch
-    Dataset is read item by item and stays where it is.
+    "fits" means at most :data:`DEVICE_DATA_SHARE` of the device's free memory. Lazy samples
+    (a Dataset, a memory-mapped array, shards) and a rank's slice stay where they are.
     """
     if device.type != "cuda" or not torch.is_tensor(real):
         return real
@@ -388,7 +401,7 @@ def impute_groups(real, g_codes, rng, n_clusters=None):
     missing = g_codes < 0
     if not missing.any():
         return g_codes, None
-    # an in-memory tensor is used as it is; a Dataset is read once, in full
+    # an in-memory tensor is used as it is; lazy samples are read once, in full
     data = real if torch.is_tensor(real) else real[np.arange(len(real))]
     features = data.reshape(len(real), -1).numpy()
     k = n_clusters or int(g_codes.max()) + 1

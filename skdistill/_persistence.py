@@ -29,6 +29,7 @@ import sklearn
 import torch
 from filelock import FileLock, Timeout
 
+from ._distributed import main_process_writes
 from ._serialize import UnsupportedValue, decode, encode
 
 CHECKPOINT_NAME = "skdistill-checkpoint.pt"
@@ -366,6 +367,7 @@ SAVED_KEY = "skdistill"
 FORMAT_VERSION = 1
 
 
+@main_process_writes
 def save_estimator(estimator, path) -> Path:
     """Save a fitted distiller without pickle: JSON parameters and state, plus plain arrays.
 
@@ -451,6 +453,7 @@ def load(path, *, trusted=False):
 
 
 # ---------------------------------------------------------------------------- synthetic sets
+@main_process_writes
 def save_synthetic_set(estimator, path) -> Path:
     """Write ``(X_synthetic_, y_synthetic_)`` as ``.npz`` or ``.pt`` with a provenance sidecar."""
     path = Path(path)

@@ -8,6 +8,7 @@ from contextlib import contextmanager, nullcontext
 import torch
 from threadpoolctl import threadpool_limits
 
+from ._distributed import is_main_process
 from ._persistence import CheckpointFolder
 
 
@@ -52,8 +53,11 @@ def limit_threads(n: int):
 def fit_resources(checkpoint_dir, n_threads):
     """The locked checkpoint folder (or None) and the fit's threads, for its duration.
 
-    The folder is checked writable and locked before the data are read.
+    The folder is checked writable and locked before the data are read; under a process
+    group, by rank 0 alone (the other ranks have no folder).
     """
+    if not is_main_process():
+        checkpoint_dir = None
     folder = CheckpointFolder(checkpoint_dir) if checkpoint_dir is not None else None
     with folder or nullcontext(), limit_threads(resolve_threads(n_threads)):
         yield folder

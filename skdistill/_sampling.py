@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._distributed import RankSlice
 from ._transfer import to_device
 from .targets._base import reweight_plan
 
@@ -122,8 +123,9 @@ class RealBatches:
 
     Parameters
     ----------
-    real : Tensor or skdistill._data.DatasetSamples
-        The training samples in internal units, indexable by an array of positions.
+    real : Tensor, skdistill._data.LazySamples or skdistill._distributed.RankSlice
+        The training samples in internal units, indexable by an array of positions (a
+        rank's slice: its batches hold only its own samples, see :meth:`batch`).
     index : ClassGroupIndex
         Their classes and groups.
     target : Target
@@ -149,7 +151,11 @@ class RealBatches:
         self._members = [index.members(c) for c in range(index.n_classes)]
 
     def batch(self):
-        """One real batch of every class and its plan: ``(x_real, plan)``."""
+        """One real batch of every class and its plan: ``(x_real, plan)``.
+
+        Under a process group every rank draws the same batch and keeps its own samples; the
+        plan then sums the row statistics over the ranks.
+        """
         index = self.index
         batch = index.sample(self.rng, self.batch_real, self.target.stratified)
         plan = self.target.plan(
@@ -157,6 +163,9 @@ class RealBatches:
         )
         if self.sample_weight is not None:
             plan = reweight_plan(plan, self.sample_weight[batch])
+        if isinstance(self.real, RankSlice):  # data-parallel: this rank's part of the batch
+            x, plan = self.real.local_batch(batch, plan)
+            return to_device(x, self.device), plan
         return self.take(batch), plan
 
     def take(self, positions):

@@ -24,12 +24,13 @@ from torch.utils.data import Dataset
 
 from ._data import (
     MSG_Y_REQUIRED,
-    DatasetSamples,
+    LazySamples,
     check_lengths,
     encode_groups,
     encode_labels,
     fit_codec,
     read_dataset,
+    read_lazy,
     recode,
     scalar,
 )
@@ -403,11 +404,12 @@ def check_data_fingerprint(estimator, state, fingerprint):
 def read_inputs(X, y, sensitive_features):
     """``(X, y, sensitive_features, codec)``: the inputs read and checked, the codec fitted.
 
-    A torch Dataset becomes its :class:`~skdistill._data.DatasetSamples` (labels and groups
-    read from its items when not given); nothing is standardised yet.
+    A torch Dataset, a memory map or lazily read samples (shards) are read batch by batch
+    (labels and groups from their items or index when not given); nothing is standardised yet.
     """
-    if isinstance(X, Dataset):
-        X, y, sensitive_features, codec = read_dataset(X, y, sensitive_features)
+    if isinstance(X, (Dataset, np.memmap, LazySamples)):
+        read = read_dataset if isinstance(X, Dataset) else read_lazy
+        X, y, sensitive_features, codec = read(X, y, sensitive_features)
         check_lengths(X=X, y=y, sensitive_features=sensitive_features)
     else:
         if y is None:
@@ -495,8 +497,8 @@ def _continued_data(estimator, data):
     y_codes = recode(data.classes, data.y_codes, estimator.classes_, "classes", every=True)
     g_codes = recode(data.groups, data.g_codes, estimator.groups_, "groups")
     X = data.X
-    if isinstance(X, DatasetSamples):
-        X = DatasetSamples(X.dataset, codec, X.stats_index)
+    if isinstance(X, LazySamples):
+        X = X.with_codec(codec)
     return dataclasses.replace(
         data,
         X=X,

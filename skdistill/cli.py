@@ -97,6 +97,31 @@ def _datasets(args):
     return 0
 
 
+def _distill(args):
+    from ._job import run_job
+
+    run_job(args.config, log=(lambda *a: None) if args.quiet else print)
+    return 0
+
+
+def _add_distill(sub):
+    """The ``distill`` sub-command."""
+    distill = sub.add_parser(
+        "distill",
+        help="distil one dataset as a job file says (also under torchrun, data-parallel)",
+        description="Fit one distiller on the data of a job file and write its synthetic set. "
+        "Under `torchrun --nproc_per_node=N -m skdistill distill --config job.yaml` the N "
+        "processes fit together, each reading its slice of the data; rank 0 writes. The job "
+        "file (YAML or JSON) holds data (a shard folder from skdistill.datasets.write_shards, "
+        "a folder of class folders of images, or a .npy file with labels and groups .npy "
+        "files), output (.npz or .pt), optionally backend (gloo or nccl), and any "
+        "BarycentricDistiller parameter (method, target, ipc, n_iter, random_state, ...).",
+    )
+    distill.add_argument("--config", required=True, help="the job file (YAML or JSON)")
+    distill.add_argument("--quiet", action="store_true", help="print nothing when done")
+    distill.set_defaults(func=_distill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``skdistill`` command.
 
@@ -125,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_demo(sub)
     _add_benchmark(sub)
+    _add_distill(sub)
     datasets = sub.add_parser(
         "datasets",
         help="list the biased datasets available offline and those that need a local folder",

@@ -7,7 +7,9 @@ From a local folder (never downloaded unless ``download=True``): full-size Color
 :func:`load_utkface`, :func:`load_bffhq`, :func:`load_celeba`. Generators:
 :func:`make_skewed` (SKEW), :func:`apply_gap`, :func:`gap_split` (both splits at once) and
 :func:`apply_offset` (GAP), :func:`make_biased_classification` (tabular), and the group-label
-corruptions :func:`corrupt_groups` and :func:`hide_groups`.
+corruptions :func:`corrupt_groups` and :func:`hide_groups`. Beyond RAM: :func:`write_shards`
+writes any training set as WebDataset tar shards laid out by (class, group), which
+:class:`Shards` reads back batch by batch for ``fit``.
 """
 
 from ..groups import corrupt_groups, hide_groups
@@ -32,6 +34,7 @@ from ._generators import (
     make_skewed,
 )
 from ._german import german_preprocessor, load_german
+from ._shards import Shards, write_shards
 
 #: What each loader needs: ``None`` for embedded data, else the folder layout it reads.
 CATALOG = {
@@ -52,6 +55,7 @@ __all__ = [
     "COLOR_NAMES",
     "GAP_STEPS",
     "PALETTE",
+    "Shards",
     "adult_preprocessor",
     "apply_gap",
     "apply_offset",
@@ -71,4 +75,5 @@ __all__ = [
     "load_utkface",
     "make_biased_classification",
     "make_skewed",
+    "write_shards",
 ]

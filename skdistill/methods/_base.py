@@ -67,6 +67,9 @@ class Method:
     #: :meth:`synthetic_representations`; ``"trajectories"`` (expert parameter trajectories)
     #: overrides :meth:`match` (see :class:`~skdistill.methods.TrajectoryMatching`).
     plan_kinds = frozenset({"rows"})
+    #: The loss sees the real batch only through the weighted row sums of a row plan, so a
+    #: data-parallel fit may sum them over ranks (:mod:`skdistill._distributed`).
+    row_sums_only = True
 
     def __init__(self, device, augment=None):
         self.device = device

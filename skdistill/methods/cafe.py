@@ -235,6 +235,8 @@ class FeatureAlignment(Method):
         self.discrimination_weight = float(discrimination_weight)
         self.stop_tolerance = stop_tolerance
         self.couples_classes = self.discrimination_weight > 0
+        # the discrimination loss needs every real sample's embedding, not only row sums
+        self.row_sums_only = not self.couples_classes
         default_outer, default_inner = reference_loops(ipc)
         self.outer_loop = default_outer if outer_loop is None else outer_loop
         self.inner_loop = default_inner if inner_loop is None else inner_loop
