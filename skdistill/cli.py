@@ -223,7 +223,8 @@ def _add_benchmark(sub):
         default="embedded",
         choices=list(PRESETS),
         help="named configuration (default: %(default)s, the committed CPU table; inits: "
-        "Colored MNIST BG, DM, every target from both starts; all CPU-sized but paper: the "
+        "Colored MNIST BG, DM, every target from both starts; cafe-mtt: Colored MNIST BG, CAFE "
+        "and MTT, vanilla/FairDD/COBRA (no FairDD-MTT); all CPU-sized but paper: the "
         "COBRA paper's Table 1 at its authors' budgets, on the datasets under --data-root, "
         "for a GPU)",
     )

@@ -273,3 +273,14 @@ def test_the_plan_is_the_table_of_rows(monkeypatch):
     monkeypatch.setattr(plan_module, "ROWS", (*plan_module.ROWS, extra))
     entries = [t["entry"] for tasks in plan(config).values() for t in tasks]
     assert entries.count("RANDOM (twice)") == 2  # the first seed, both IPC
+
+
+def test_skip_leaves_method_target_pairs_out_of_the_plan():
+    config = make_config("cafe-mtt", seeds=1)
+    entries = {t["entry"] for tasks in plan(config).values() for t in tasks}
+    assert {"CAFE · vanilla", "CAFE · FairDD", "CAFE · COBRA", "MTT · vanilla", "MTT · COBRA"} <= (
+        entries
+    )
+    assert "MTT · FairDD" not in entries
+    with pytest.raises(ValueError, match="'method/target' pairs"):
+        make_config(skip=["mtt-fairdd"])

@@ -149,6 +149,11 @@ ROWS = (
 SWEEP_ROWS = (Row("distilled", per_method=True, optional=False, cells=target_cells),)
 
 
+def _left_out(config, method, target) -> bool:
+    """A method's cell of a target it cannot serve (e.g. MTT's of DF) or that ``skip`` names."""
+    return not serves(METHODS[method], target) or f"{method}/{target}" in config["skip"]
+
+
 def plan_tasks(config, rows, *, ipcs, archs, variants, by_row=False) -> list:
     """The cells of ``rows`` for every seed, IPC, method and architecture.
 
@@ -163,8 +168,8 @@ def plan_tasks(config, rows, *, ipcs, archs, variants, by_row=False) -> list:
                     if row.per_method != (method is not None) or not row.applies(config, ipc, seed):
                         continue
                     for number, cell in enumerate(row.expand(config, method, variants)):
-                        if method is not None and not serves(METHODS[method], cell["target"]):
-                            continue  # e.g. MTT has no loss-reweighting (DF) target
+                        if method is not None and _left_out(config, method, cell["target"]):
+                            continue
                         tasks += [
                             ((position, number), {**cell, "ipc": ipc, "seed": seed, "arch": arch})
                             for arch in (archs[:1] if row.first_arch else archs)

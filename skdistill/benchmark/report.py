@@ -319,6 +319,8 @@ def _settings(config, summary, runner, info, seconds, command, paper):
     lines = ["## Settings", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
+    if config["skip"]:
+        lines += ["Left out of the grid (`skip`): " + ", ".join(config["skip"]) + ".", ""]
     lines += [
         f"Machine: {info.get('gpu', info['processor'])}, {info['cpu_count']} cores "
         f"({info['torch_threads']} torch threads), {info['platform']}; Python "
