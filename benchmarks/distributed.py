@@ -33,16 +33,45 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+#: ``memory_per_class``: images per class of the memory measurement, enough that one rank's
+#: budget (a quarter of the data: 586 MiB of uint8 at the cpu shape) stands well above the
+#: fixed memory of a process (torch, the process group, the network).
 SHAPES = {
-    "smoke": dict(image=8, width=4, depth=2, classes=2, per_class=48, batch_real=16, n_iter=2),
-    "cpu": dict(image=16, width=32, depth=3, classes=10, per_class=600, batch_real=64, n_iter=20),
+    "smoke": dict(
+        image=8,
+        width=4,
+        depth=2,
+        classes=2,
+        per_class=48,
+        batch_real=16,
+        n_iter=2,
+        memory_per_class=48,
+    ),
+    "cpu": dict(
+        image=16,
+        width=32,
+        depth=3,
+        classes=10,
+        per_class=600,
+        batch_real=64,
+        n_iter=20,
+        memory_per_class=80_000,
+    ),
     "cifar": dict(
-        image=32, width=128, depth=3, classes=10, per_class=5000, batch_real=256, n_iter=20
+        image=32,
+        width=128,
+        depth=3,
+        classes=10,
+        per_class=5000,
+        batch_real=256,
+        n_iter=20,
+        memory_per_class=20_000,
     ),
 }
 TARGETS = ("vanilla", "fairdd", "cobra")
@@ -64,7 +93,7 @@ def worker(job_path, report_path):
     job = json.loads(Path(job_path).read_text())
     torch.set_num_threads(1)
     joined = join_process_group(job.get("backend"))
-    start_rss = _peak_rss()
+    start_rss, anon = _peak_rss(), AnonymousMemory()
     try:
         X, y, groups = load_job_data(job)
         if job["in_memory"]:
@@ -84,6 +113,9 @@ def worker(job_path, report_path):
             rss_start_bytes=start_rss,
             rss_peak_bytes=_peak_rss(),
             seconds_per_iteration=float(np.median(seconds)) if seconds.size else None,
+            anon_start_bytes=anon.start,
+            anon_peak_bytes=anon.stop(),
+            lr=distiller._engine_state["optimizer"]["param_groups"][0]["lr"],
         )
         if rank == 0:
             np.save(Path(report_path).with_suffix(".npy"), np.asarray(distiller.X_synthetic_))
@@ -93,6 +125,37 @@ def worker(job_path, report_path):
     finally:
         if joined:
             torch.distributed.destroy_process_group()
+
+
+class AnonymousMemory:
+    """Peak anonymous resident memory (``RssAnon``: the process's own pages, not the page
+    cache of a memory-mapped file), sampled every 5 ms by a thread until :meth:`stop`."""
+
+    def __init__(self):
+        self.start = self.peak = _rss_anon()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self):
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, _rss_anon())
+
+    def stop(self):
+        self._done.set()
+        self._thread.join()
+        return max(self.peak, _rss_anon())
+
+
+def _rss_anon():
+    """``RssAnon`` of this process in bytes (Linux; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _peak_rss():
@@ -120,8 +183,8 @@ def launch(folder, name, job, world):
     return ranks, np.load(report.with_suffix(".npy"))
 
 
-def make_data(folder, shape, seed=0):
-    """Random uint8 images with a biased group attribute, saved as .npy files and shards."""
+def make_data(folder, shape, seed=0, shards=True):
+    """Random uint8 images with a biased group attribute, saved as .npy files (and shards)."""
     from skdistill.datasets import write_shards
 
     rng = np.random.default_rng(seed)
@@ -132,7 +195,8 @@ def make_data(folder, shape, seed=0):
     X[groups == 1] //= 2  # the minority group is darker
     for key, values in dict(x=X, y=y, g=groups).items():
         np.save(folder / f"{key}.npy", values)
-    write_shards(X, y, groups, folder / "shards", max_per_shard=4096)
+    if shards:
+        write_shards(X, y, groups, folder / "shards", max_per_shard=4096)
     files = dict(labels=str(folder / "y.npy"), groups=str(folder / "g.npy"))
     return X.nbytes, dict(memmap=dict(data=str(folder / "x.npy"), **files), shards=files)
 
@@ -150,23 +214,53 @@ def job_for(shape, sources, source, method, target, device, **extra):
 
 # ---------------------------------------------------------------------------- measurements
 def equality(folder, shape, sources, device, pairs):
-    """(a) max |2-process set - 1-process set| for each (method, target) of ``pairs``."""
+    """(a) max |2-process set - 1-process set| for each (method, target) of ``pairs``.
+
+    Beside it, the same 1-process fit with its learning rate times ``1 + 1e-5``: how far a
+    rounding-sized change moves the set at this budget. Summing the batch in two parts
+    changes the statistics by float rounding; a fit that amplifies such changes (a large
+    step) moves as far under both, and the first iteration shows the rounding itself.
+    """
     rows = []
     for method, target in pairs:
         job = job_for(shape, sources, "memmap", method, target, device)
-        _, single = launch(folder, f"eq-{method}-{target}-1", job, 1)
-        _, double = launch(folder, f"eq-{method}-{target}-2", job, 2)
-        diff = float(np.abs(single - double).max())
-        rows.append(dict(method=method, target=target, max_abs_difference=diff))
+        name = f"eq-{method}-{target}"
+        ranks, single = launch(folder, f"{name}-1", job, 1)
+        _, double = launch(folder, f"{name}-2", job, 2)
+        nudged = dict(job, params=dict(job["params"], lr=ranks[0]["lr"] * (1 + 1e-5)))
+        _, moved = launch(folder, f"{name}-lr", nudged, 1)
+        first = dict(job, params=dict(job["params"], n_iter=1))
+        _, first_1 = launch(folder, f"{name}-first-1", first, 1)
+        _, first_2 = launch(folder, f"{name}-first-2", first, 2)
+        rows.append(
+            dict(
+                method=method,
+                target=target,
+                lr=ranks[0]["lr"],
+                max_abs_difference=float(np.abs(single - double).max()),
+                first_iteration_difference=float(np.abs(first_1 - first_2).max()),
+                lr_nudge_difference=float(np.abs(single - moved).max()),
+            )
+        )
     return rows
 
 
-def memory(folder, shape, sources, device, data_bytes):
-    """(b) peak RSS per rank on the memory map (2 ranks) against one in-memory process."""
-    job = job_for(shape, sources, "memmap", "dm", "cobra", device)
-    ranks, _ = launch(folder, "mem-2", job, 2)
-    whole = job_for(shape, sources, "memory", "dm", "cobra", device)
-    single, _ = launch(folder, "mem-1", whole, 1)
+def memory(folder, shape, device):
+    """(b) anonymous memory per rank on a memory map (2 ranks) against one in-memory process.
+
+    The data (``memory_per_class`` images per class at the shape) are 4x one rank's budget.
+    Each rank reads batches from the memory map; its own memory (``RssAnon``) should grow by
+    far less than the budget, while the in-memory process grows by the whole data. Peak RSS
+    also counts the page cache of the mapped file, which the kernel reclaims under pressure.
+    """
+    big = dict(shape, per_class=shape["memory_per_class"])
+    where = folder / "memory"
+    where.mkdir()
+    data_bytes, sources = make_data(where, big, shards=False)
+    job = job_for(big, sources, "memmap", "dm", "cobra", device)
+    ranks, _ = launch(where, "mem-2", job, 2)
+    whole = job_for(big, sources, "memory", "dm", "cobra", device)
+    single, _ = launch(where, "mem-1", whole, 1)
     budget = data_bytes / 4
     rows = [dict(run="1 process, data in memory", **_memory_row(single[0], budget))]
     rows += [dict(run=f"2 processes, rank {r['rank']}", **_memory_row(r, budget)) for r in ranks]
@@ -174,8 +268,12 @@ def memory(folder, shape, sources, device, data_bytes):
 
 
 def _memory_row(report, budget):
-    grown = report["rss_peak_bytes"] - report["rss_start_bytes"]
-    return dict(peak_rss_bytes=report["rss_peak_bytes"], growth_bytes=grown, budget=budget)
+    grown = report["anon_peak_bytes"] - report["anon_start_bytes"]
+    return dict(
+        peak_rss_bytes=report["rss_peak_bytes"],
+        anon_growth_bytes=grown,
+        within_budget=bool(grown <= budget),
+    )
 
 
 def streaming(folder, shape, sources, device):
@@ -203,54 +301,117 @@ def scaling(folder, shape, sources, device):
 
 
 def markdown(result):
-    """The results as markdown tables."""
+    """The results as markdown tables (the measurements present)."""
     lines = [f"# Data-parallel fits and streaming ({result['shape']})", ""]
-    lines += [f"Command: `{result['command']}`", "", f"Machine: `{result['machine']}`", ""]
-    lines += ["## (a) Equality, 2 processes vs 1", "", "| method | target | max abs diff |"]
-    lines += ["| --- | --- | --- |"]
+    lines += [f"Machine: `{result['machine']}`", "", "Commands:", ""]
+    lines += [f"- {step}: `{command}`" for step, command in result["commands"].items()]
+    lines += [""]
+    for step, write in (
+        ("equality", _equality_md),
+        ("memory", _memory_md),
+        ("streaming", _streaming_md),
+        ("scaling", _scaling_md),
+    ):
+        if step in result:
+            lines += write(result[step]) + [""]
+    return "\n".join(lines)
+
+
+def _equality_md(rows):
+    lines = ["## (a) Equality, 2 processes vs 1", ""]
     lines += [
-        f"| {r['method']} | {r['target']} | {r['max_abs_difference']:.2e} |"
-        for r in result["equality"]
+        "Max abs difference of the synthetic sets (input scale, 0..255). *After 1 "
+        "iteration*: the rounding of summing the batch in two parts. *Learning rate x "
+        "(1 + 1e-5)*: how far the same 1-process fit moves under a rounding-sized change "
+        "of its step; where it is as large as the 2-process difference, the fit amplifies "
+        "rounding (not a difference of the data-parallel sums).",
+        "",
+        "| method | target | lr | 2 vs 1 process | after 1 iteration | lr x (1 + 1e-5) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    mem = result["memory"]
-    lines += ["", "## (b) Memory", "", f"data {mem['data_bytes'] / 2**20:.1f} MiB, "]
-    lines[-1] += f"budget per rank {mem['budget_bytes'] / 2**20:.1f} MiB (data / 4)"
-    lines += ["", "| run | peak RSS (MiB) | growth during the fit (MiB) |", "| --- | --- | --- |"]
     lines += [
-        f"| {r['run']} | {r['peak_rss_bytes'] / 2**20:.0f} | {r['growth_bytes'] / 2**20:.1f} |"
+        f"| {r['method']} | {r['target']} | {r['lr']:g} | {r['max_abs_difference']:.2e} | "
+        f"{r['first_iteration_difference']:.2e} | {r['lr_nudge_difference']:.2e} |"
+        for r in rows
+    ]
+    return lines
+
+
+def _memory_md(mem):
+    mib = 2**20
+    lines = ["## (b) Memory", ""]
+    lines += [
+        f"Data {mem['data_bytes'] / mib:.0f} MiB (uint8 on disk), 4x one rank's budget of "
+        f"{mem['budget_bytes'] / mib:.0f} MiB. Own memory: growth of `RssAnon` (sampled "
+        "every 5 ms) over the fit; peak RSS also counts the page cache of the mapped file.",
+        "",
+        "| run | own memory growth (MiB) | within budget | peak RSS (MiB) |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['run']} | {r['anon_growth_bytes'] / mib:.0f} | "
+        f"{'yes' if r['within_budget'] else 'no'} | {r['peak_rss_bytes'] / mib:.0f} |"
         for r in mem["rows"]
     ]
-    s, c = result["streaming"], result["scaling"]
-    lines += ["", "## (c) Streaming", "", "| source | iterations/s |", "| --- | --- |"]
-    lines += [f"| tar shards | {s['shards']:.2f} |", f"| in memory | {s['memory']:.2f} |"]
-    lines += ["", f"shards / in memory: {s['shards_over_memory']:.2f}", ""]
-    lines += ["## (d) Scaling (DM, COBRA, IPC 1)", "", f"batch_real {c['batch_real']}: "]
-    lines[-1] += f"{c['seconds_1']:.3f} s/it with 1 process, {c['seconds_2']:.3f} s/it with 2 "
-    lines[-1] += f"(speed-up {c['speedup']:.2f}x)"
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _streaming_md(s):
+    return [
+        "## (c) Streaming",
+        "",
+        "| source | iterations/s |",
+        "| --- | --- |",
+        f"| tar shards | {s['shards']:.2f} |",
+        f"| in memory | {s['memory']:.2f} |",
+        "",
+        f"shards / in memory: {s['shards_over_memory']:.2f}",
+    ]
+
+
+def _scaling_md(c):
+    return [
+        "## (d) Scaling (DM, COBRA, IPC 1)",
+        "",
+        f"batch_real {c['batch_real']}: {c['seconds_1']:.3f} s/it with 1 process, "
+        f"{c['seconds_2']:.3f} s/it with 2 (speed-up {c['speedup']:.2f}x)",
+    ]
+
+
+STEPS = ("equality", "memory", "streaming", "scaling")
 
 
 def run(args):
-    """Every measurement at the chosen shape; writes JSON and markdown into ``out``."""
+    """The chosen measurements at the chosen shape; JSON and markdown into ``out``.
+
+    Measurements not chosen (``--steps``) are kept from an earlier result in ``out``.
+    """
     from skdistill.benchmark import machine
 
     shape_name = "smoke" if args.smoke else args.shape
     shape = SHAPES[shape_name]
     out = Path(args.out or tempfile.mkdtemp(prefix="skdistill-distributed-"))
     out.mkdir(parents=True, exist_ok=True)
+    path = out / f"distributed_{shape_name}.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        data_bytes, sources = make_data(folder, shape)
-        result = dict(shape=shape_name, command="python " + " ".join(sys.argv))
-        result.update(machine=machine(args.device), settings=shape)
+        _, sources = make_data(folder, shape)
+        result.update(shape=shape_name, machine=machine(args.device), settings=shape)
+        result.setdefault("commands", {})
         pairs = SMOKE_PAIRS if args.smoke else [(m, t) for m in ("dm", "dc") for t in TARGETS]
-        result["equality"] = equality(folder, shape, sources, args.device, pairs)
-        result["memory"] = memory(folder, shape, sources, args.device, data_bytes)
-        result["streaming"] = streaming(folder, shape, sources, args.device)
-        result["scaling"] = scaling(folder, shape, sources, args.device)
+        steps = {
+            "equality": lambda: equality(folder, shape, sources, args.device, pairs),
+            "memory": lambda: memory(folder, shape, args.device),
+            "streaming": lambda: streaming(folder, shape, sources, args.device),
+            "scaling": lambda: scaling(folder, shape, sources, args.device),
+        }
+        for step in args.steps:
+            result[step] = steps[step]()
+            result["commands"][step] = "python " + " ".join(sys.argv)
     result["seconds"] = time.perf_counter() - start
-    (out / f"distributed_{shape_name}.json").write_text(json.dumps(result, indent=1))
+    path.write_text(json.dumps(result, indent=1))
     (out / f"distributed_{shape_name}.md").write_text(markdown(result))
     print(markdown(result))
     print(f"results: {out}")
@@ -265,6 +426,13 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="output folder (smoke: a temporary one by default)")
     parser.add_argument("--smoke", action="store_true", help="every step at a tiny shape")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        choices=STEPS,
+        default=list(STEPS),
+        help="measurements to run (the others are kept from an earlier result in --out)",
+    )
     return run(parser.parse_args())
 
 

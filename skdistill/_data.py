@@ -559,8 +559,9 @@ class ArraySamples(LazySamples):
         return raw
 
 
-#: Bytes of float64 values that the statistics of a memory-mapped array read at once.
-STATS_CHUNK_BYTES = 64 << 20
+#: Bytes of float64 values that the statistics of a memory-mapped array read at once (a
+#: chunk and its channel-last copy are the transient memory of that pass).
+STATS_CHUNK_BYTES = 16 << 20
 
 
 def fit_codec_chunked(X) -> Codec:

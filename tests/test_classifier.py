@@ -101,19 +101,12 @@ def test_images_need_an_explicit_estimator():
         DistilledClassifier(BarycentricDistiller(ipc=2, **FAST)).fit(X, y)
 
 
-# scikit-learn's common checks, at tiny settings; each expected failure is a real limitation
-CLASSIFIER_XFAIL = {}
-DISTILLER_XFAIL = {}
-
-
+# scikit-learn's common checks, at tiny settings: every one passes, none is expected to fail
 @parametrize_with_checks(
     [
         DistilledClassifier(BarycentricDistiller(ipc=1, **FAST)),
         BarycentricDistiller(ipc=1, **FAST),
-    ],
-    expected_failed_checks=lambda est: (
-        CLASSIFIER_XFAIL if isinstance(est, DistilledClassifier) else DISTILLER_XFAIL
-    ),
+    ]
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
