@@ -162,6 +162,28 @@ def _write_index(folder, files, codec, classes, groups, y_codes, g_codes):
     (folder / INDEX_JSON).write_text(json.dumps(index, indent=1), encoding="utf-8")
 
 
+class _NpyHeader:
+    """The header of an ``.npy`` member (numpy's format module): its bytes, dtype and shape."""
+
+    def __init__(self, raw):
+        stream = io.BytesIO(raw)
+        version = np.lib.format.read_magic(stream)
+        read = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read is None:
+            raise ValueError(f"shard member in .npy format version {version} is not supported")
+        self.shape, fortran, self.dtype = read(stream)
+        if fortran:
+            raise ValueError("shard members must be C-ordered .npy arrays")
+        self.prefix = raw[: stream.tell()]
+
+    def values(self, raw):
+        """The array of a member whose header is :attr:`prefix`."""
+        return np.frombuffer(raw, dtype=self.dtype, offset=len(self.prefix)).reshape(self.shape)
+
+
 class Shards(LazySamples):
     """Samples stored by :func:`write_shards`, read on demand from their tar shards.
 
@@ -204,16 +226,25 @@ class Shards(LazySamples):
         return self.classes[self.y_codes], self.groups[self.g_codes]
 
     def read_raw(self, index):
-        """The stored values at ``index``: one pass per shard, in file order."""
-        out = [None] * index.shape[0]
+        """The stored values at ``index``: one pass per shard, in file order.
+
+        Every member is an ``.npy`` file; its header is parsed once per batch and the values
+        of the others are read with ``np.frombuffer`` when their header is the same bytes.
+        """
+        out, header = None, None
         order = np.lexsort((self.offset[index], self.shard[index]))
         shards = self.shard[index[order]]
         for k in np.unique(shards):
             with open(self.files[k], "rb") as f:
                 for slot in order[shards == k]:
                     f.seek(self.offset[index[slot]])
-                    out[slot] = np.load(io.BytesIO(f.read(self.size[index[slot]])))
-        return np.stack(out)
+                    raw = f.read(self.size[index[slot]])
+                    if header is None or not raw.startswith(header.prefix):
+                        header = _NpyHeader(raw)
+                    if out is None:
+                        out = np.empty((index.shape[0], *header.shape), dtype=header.dtype)
+                    out[slot] = header.values(raw)
+        return out
 
     def fingerprint_parts(self):
         """The sample of :class:`LazySamples` and the per-sample offsets."""
