@@ -74,7 +74,11 @@ def test_image_demo_at_reduced_settings(tmp_path, capsys):
     assert list(table.index) == ROWS
 
 
-@pytest.mark.parametrize("dataset, method", [("adult", "dc"), ("cmnist-bg", "idc")])
+@pytest.mark.parametrize(
+    "dataset, method",
+    # the image one takes minutes on 2 cores (IDC's inner loop on real images): with the slow set
+    [("adult", "dc"), pytest.param("cmnist-bg", "idc", marks=pytest.mark.slow)],
+)
 def test_gradient_matching_demos_at_reduced_settings(tmp_path, capsys, dataset, method):
     args = ["demo", "--dataset", dataset, "--method", method, "--out", str(tmp_path)]
     args += ["--n-iter", "1", "--seeds", "1", "--eval-runs", "1", "--eval-epochs", "1"]
