@@ -94,7 +94,24 @@ class Codec:
 
     # ------------------------------------------------------------------ encode
     def encode(self, X) -> torch.Tensor:
-        """Map data of the fitted kind to a standardised float32 tensor (a copy)."""
+        """Map data of the fitted kind to a standardised float32 tensor (a copy).
+
+        Large inputs are converted :data:`ENCODE_CHUNK_BYTES` of float64 at a time into the
+        float32 result (the same values: every operation is elementwise).
+        """
+        shape = getattr(X, "shape", None)
+        if shape is None or len(shape) < 2:
+            return self._encode(X)
+        rows = max(1, ENCODE_CHUNK_BYTES // (8 * int(np.prod(shape[1:]))))
+        if shape[0] <= rows:
+            return self._encode(X)
+        take = X.iloc if isinstance(X, pd.DataFrame) else X
+        out = torch.empty((shape[0], *self.sample_shape), dtype=torch.float32)
+        for start in range(0, shape[0], rows):
+            out[start : start + rows] = self._encode(take[start : start + rows])
+        return out
+
+    def _encode(self, X) -> torch.Tensor:
         arr = _to_float_array(X)
         if self.kind == "image":
             arr = _to_nchw(arr, self.layout)
@@ -224,6 +241,8 @@ def fit_codec(X) -> Codec:
             raise TypeError(MSG_X_STRINGS.format(dtype=dtype, detail="not a number type"))
         if dtype.kind == "O" and _holds_strings(X):
             raise TypeError(MSG_X_STRINGS.format(dtype=dtype, detail="it holds strings"))
+    if isinstance(X, np.ndarray) and X.ndim > 1 and X.size * 8 > FIT_CHUNKED_BYTES:
+        return fit_codec_chunked(X)  # the float64 copy of a large array would not fit
     try:
         arr = _to_float_array(X)
     except (TypeError, ValueError) as exc:  # object arrays holding non-numbers
@@ -559,6 +578,11 @@ class ArraySamples(LazySamples):
         return raw
 
 
+#: Bytes of float64 values that :meth:`Codec.encode` converts at once.
+ENCODE_CHUNK_BYTES = 64 << 20
+#: Above this size of their float64 copy, in-memory arrays are also inspected chunk by chunk
+#: (:func:`fit_codec_chunked`: the same checks, exact statistics).
+FIT_CHUNKED_BYTES = 1 << 30
 #: Bytes of float64 values that the statistics of a memory-mapped array read at once (a
 #: chunk and its channel-last copy are the transient memory of that pass).
 STATS_CHUNK_BYTES = 16 << 20

@@ -341,3 +341,24 @@ def test_non_finite_loss_names_the_iteration_and_keeps_the_last_good_set(tabular
     with pytest.raises(FloatingPointError, match="iteration 1.*Lower lr"):
         d.fit(X, y, sensitive_features=groups)
     assert d.n_iter_ == 1 and np.isfinite(d.X_synthetic_).all()
+
+
+def test_large_in_memory_inputs_are_converted_chunk_by_chunk(monkeypatch):
+    import skdistill._data as data
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(50, 6, 6, 3), dtype=np.uint8)
+    frame = pd.DataFrame(rng.normal(size=(50, 4)), columns=list("abcd"))
+    whole = [data.fit_codec(x) for x in (images, frame)]
+    encoded = [codec.encode(x) for codec, x in zip(whole, (images, frame))]
+    # a few rows at a time: the same values, bit for bit
+    monkeypatch.setattr(data, "ENCODE_CHUNK_BYTES", 7 * 8 * 108)
+    for codec, x, expected in zip(whole, (images, frame), encoded):
+        torch.testing.assert_close(codec.encode(x), expected, rtol=0, atol=0)
+    # above FIT_CHUNKED_BYTES the statistics are read chunk by chunk: the same, to rounding
+    monkeypatch.setattr(data, "FIT_CHUNKED_BYTES", 1000)
+    monkeypatch.setattr(data, "STATS_CHUNK_BYTES", 9 * 8 * 108)
+    chunked = data.fit_codec(images)
+    np.testing.assert_allclose(chunked.mean, whole[0].mean, rtol=1e-12)
+    np.testing.assert_allclose(chunked.scale, whole[0].scale, rtol=1e-12)
+    assert chunked.value_range == whole[0].value_range and chunked.layout == whole[0].layout
