@@ -168,6 +168,29 @@ def test_benchmark_resumes_without_redoing_work(finished):
     assert len(result.records) == len(before)
 
 
+def test_a_changed_budget_redoes_its_cells_and_replaces_their_records(tmp_path):
+    config = tmp_path / "german.json"
+    base = {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1}
+    base.update(methods=["dm"], targets=["cobra"], baselines=["random"])
+    out = tmp_path / "out"
+    for n_iter in (2, 2, 3):
+        tiny = {"tabular": {"n_iter": n_iter, "batch_real": 16, "net_width": 8}}
+        config.write_text(json.dumps({**base, "budgets": tiny}))
+        assert main(["benchmark", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+        records = json.loads((out / "results.json").read_text())["records"]
+        if n_iter == 2:
+            first = {r["entry"]: r for r in records}
+    again = {r["entry"]: r for r in records}
+    assert sorted(again) == sorted(first) == ["DM · COBRA", "RANDOM"]  # replaced, not added
+    # the distilled cell was redone under the new budget (a new set, a new distillation time);
+    # RANDOM does not depend on the distillation budget and was kept
+    assert again["DM · COBRA"]["budget"] != first["DM · COBRA"]["budget"]
+    assert again["DM · COBRA"]["distil_seconds"] != first["DM · COBRA"]["distil_seconds"]
+    assert again["RANDOM"] == first["RANDOM"]
+    text = (out / "results.md").read_text()
+    assert '"n_iter": 3' in text
+
+
 def test_benchmark_configuration_is_checked(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset"):
         make_config(datasets=["mnist"])

@@ -87,13 +87,28 @@ class Runner:
             saved = json.loads(self.path.read_text())
             self.records = saved["records"]
             self.seconds = saved.get("wall_seconds", 0.0)
-        self.done = {r["key"] for r in self.records}
+        # a record counts as done under the budget it was made with: another budget redoes it
+        self.done = {(r["key"], r.get("budget")) for r in self.records}
         self.extracted = {}  # (dataset, seed) -> RF features, shared by the methods
         self.group_models = {}  # (dataset, seed) -> MF group classifier
 
     def budget(self, dataset, method):
         """The cell's budget (:func:`~skdistill.benchmark.config.cell_budget`)."""
         return cell_budget(self.config, dataset, method, self.budgets)
+
+    def stamp(self, task) -> str:
+        """What a record depends on beyond its fields: a digest of its cell's budget.
+
+        Rows without a method (FULL, RANDOM, fairlearn's mitigations) depend on its evaluation
+        settings only.
+        """
+        method = task.get("method")
+        budget = self.budget(task["dataset"], method or BASELINE_METHOD)
+        return digest({k: v for k, v in budget.items() if method or k not in DISTILLER_KEYS})
+
+    def is_done(self, task) -> bool:
+        """Whether ``task`` has a record made under its current budget."""
+        return (task_key(task), self.stamp(task)) in self.done
 
     def save(self, wall_seconds):
         """Write ``results.json`` (atomically): configuration, machine and every record."""
@@ -314,11 +329,12 @@ class Runner:
 
     def record(self, task, metrics):
         """Append the record of a finished task (the cell's fields and its metrics)."""
-        record = {"key": task_key(task), **task}
+        record = {"key": task_key(task), "budget": self.stamp(task), **task}
         record.pop("params", None)
         record.update({k: _plain(v) for k, v in metrics.items() if k != "run"})
-        self.records.append(record)
-        self.done.add(record["key"])
+        # a record of an earlier budget is replaced, never kept beside the new one
+        self.records = [r for r in self.records if r["key"] != record["key"]] + [record]
+        self.done.add((record["key"], record["budget"]))
 
 
 def _fitted_set(distiller, data, resume=False):
@@ -359,8 +375,8 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     seconds = time.perf_counter() - start
     runner.save(seconds)
     # a folder may hold records of an earlier configuration: report this one's only
-    planned = {task_key(t) for tasks in groups.values() for t in tasks}
-    records = pd.DataFrame([r for r in runner.records if r["key"] in planned])
+    planned = {(task_key(t), runner.stamp(t)) for tasks in groups.values() for t in tasks}
+    records = pd.DataFrame([r for r in runner.records if (r["key"], r.get("budget")) in planned])
     out = Path(out_dir)
     figures = make_figures(runner, records, out) if len(records) else []
     markdown = write_markdown(
@@ -375,7 +391,7 @@ def _run_group(runner, group, tasks, timing, missing, bar, start):
     """The pending tasks of one ``(dataset, sweep, value)`` group, on its data loaded once."""
     config, log = runner.config, runner.log
     name, sweep, value = group
-    pending = [t for t in tasks if task_key(t) not in runner.done]
+    pending = [t for t in tasks if not runner.is_done(t)]
     bar.update(len(tasks) - len(pending))
     # the timing table is measured on the data the cells load, not on a second copy
     untimed = config["timing"] and sweep is None and timing_pending(config, name, timing)
