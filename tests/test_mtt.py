@@ -74,6 +74,25 @@ def matched(method, plan, buffers, x, seed=3):
 
 
 # ---------------------------------------------------------------------------- targets
+
+
+def tiny_experts(X, y, groups, folder, buffers="groups"):
+    """One 2-epoch expert per buffer of a 4-wide, 2-deep ConvNet, saved in ``folder``."""
+    return train_experts(
+        X,
+        y,
+        groups,
+        buffers=buffers,
+        n_experts=1,
+        epochs=2,
+        net_width=4,
+        net_depth=2,
+        save_dir=folder,
+        random_state=0,
+        verbose=0,
+    )
+
+
 def test_cobra_start_and_target_points_are_the_mean_of_the_group_checkpoints():
     method = make_method()
     buffers = random_buffers(method, 3, n_experts=4)
@@ -315,17 +334,7 @@ def test_buffers_round_trip_and_are_reproducible(images, tmp_path):
 
 def test_tampered_buffers_are_refused(images, tmp_path):
     X, y, groups = images
-    train_experts(
-        X,
-        y,
-        n_experts=1,
-        epochs=2,
-        net_width=4,
-        net_depth=2,
-        save_dir=tmp_path,
-        random_state=0,
-        verbose=0,
-    )
+    tiny_experts(X, y, None, tmp_path, buffers="all")
     path = tmp_path / "experts-all.pt"
     data = bytearray(path.read_bytes())
     data[-200] ^= 0xFF
@@ -338,19 +347,7 @@ def test_tampered_buffers_are_refused(images, tmp_path):
 
 def test_experts_of_other_data_or_another_network_are_refused(images, tmp_path):
     X, y, groups = images
-    train_experts(
-        X,
-        y,
-        groups,
-        buffers="groups",
-        n_experts=1,
-        epochs=2,
-        net_width=4,
-        net_depth=2,
-        save_dir=tmp_path,
-        random_state=0,
-        verbose=0,
-    )
+    tiny_experts(X, y, groups, tmp_path, buffers="groups")
     other = X.copy()
     other[0, 0, 0, 0] ^= 1
     with pytest.raises(ValueError, match="trained on other data"):
@@ -363,19 +360,7 @@ def test_experts_of_other_data_or_another_network_are_refused(images, tmp_path):
 
 def test_missing_group_experts_are_refused(images, tmp_path):
     X, y, groups = images
-    train_experts(
-        X,
-        y,
-        groups,
-        buffers="groups",
-        n_experts=1,
-        epochs=2,
-        net_width=4,
-        net_depth=2,
-        save_dir=tmp_path,
-        random_state=0,
-        verbose=0,
-    )
+    tiny_experts(X, y, groups, tmp_path, buffers="groups")
     for path in tmp_path.glob("experts-group-1.pt*"):
         path.unlink()
     with pytest.raises(ValueError, match=r"none for group\(s\) \['1'\]"):
@@ -395,17 +380,7 @@ def test_group_buffers_trained_separately_are_refused(images, tmp_path):
 
 def test_trajectories_longer_than_the_buffers_are_refused(images, tmp_path):
     X, y, _ = images
-    train_experts(
-        X,
-        y,
-        n_experts=1,
-        epochs=2,
-        net_width=4,
-        net_depth=2,
-        save_dir=tmp_path,
-        random_state=0,
-        verbose=0,
-    )
+    tiny_experts(X, y, None, tmp_path, buffers="all")
     long = dict(max_start_epoch=2, expert_epochs=2)
     with pytest.raises(
         ValueError, match="hold 2 epoch.*max_start_epoch=2 and expert_epochs=2 need 3"
