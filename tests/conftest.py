@@ -33,3 +33,13 @@ def tiny_fit(X, y, groups=None, **params):
     kw = dict(TINY, ipc=3)
     kw.update(params)
     return BarycentricDistiller(**kw).fit(X, y, sensitive_features=groups)
+
+
+def tiny_german_config(path, n_iter=2, **fields):
+    """Write a one-seed, one-evaluation benchmark configuration on German at IPC 2."""
+    import json
+
+    tiny = {"tabular": {"n_iter": n_iter, "batch_real": 16, "net_width": 8}}
+    config = {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1, "budgets": tiny}
+    path.write_text(json.dumps({**config, **fields}))
+    return path

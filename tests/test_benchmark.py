@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_german_config
 from matplotlib.image import imread
 
 from skdistill.benchmark import (
@@ -169,13 +170,15 @@ def test_benchmark_resumes_without_redoing_work(finished):
 
 
 def test_a_changed_budget_redoes_its_cells_and_replaces_their_records(tmp_path):
-    config = tmp_path / "german.json"
-    base = {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1}
-    base.update(methods=["dm"], targets=["cobra"], baselines=["random"])
     out = tmp_path / "out"
     for n_iter in (2, 2, 3):
-        tiny = {"tabular": {"n_iter": n_iter, "batch_real": 16, "net_width": 8}}
-        config.write_text(json.dumps({**base, "budgets": tiny}))
+        config = tiny_german_config(
+            tmp_path / "german.json",
+            n_iter,
+            methods=["dm"],
+            targets=["cobra"],
+            baselines=["random"],
+        )
         assert main(["benchmark", "--config", str(config), "--out", str(out), "--quiet"]) == 0
         records = json.loads((out / "results.json").read_text())["records"]
         if n_iter == 2:
@@ -239,13 +242,7 @@ def toy_registry(monkeypatch):
 
 
 def test_a_registered_method_and_target_run_through_the_benchmark(toy_registry, tmp_path):
-    config = tmp_path / "toy.json"
-    tiny = {"tabular": {"n_iter": 2, "batch_real": 16, "net_width": 8}}
-    config.write_text(
-        json.dumps(
-            {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1, "budgets": tiny}
-        )
-    )
+    config = tiny_german_config(tmp_path / "toy.json")
     out = tmp_path / "out"
     args = ["benchmark", "--config", str(config), "--methods", "toy", "--targets", "vanilla"]
     args += ["toy", "--baselines", "random", "--out", str(out), "--quiet"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_german_config
 from sklearn.base import clone
 
 from skdistill import BarycentricDistiller
@@ -89,13 +90,7 @@ def test_tempered_weights_go_from_vanilla_to_the_mean_of_group_means(extension):
 
 
 def test_the_command_line_and_the_benchmark_take_a_plugin(tmp_path):
-    config = tmp_path / "tiny.json"
-    tiny = {"tabular": {"n_iter": 2, "batch_real": 16, "net_width": 8}}
-    config.write_text(
-        json.dumps(
-            {"datasets": ["german"], "ipc": [2], "seeds": 1, "eval_runs": 1, "budgets": tiny}
-        )
-    )
+    config = tiny_german_config(tmp_path / "tiny.json")
     out = tmp_path / "out"
     args = ["--plugin", str(EXAMPLE), "benchmark", "--config", str(config)]
     args += ["--methods", "projection", "--targets", "vanilla", "tempered", "--baselines"]
