@@ -61,7 +61,8 @@ def run(args):
             imputed = distiller.groups_[info["codes"]][info["imputed"]]
             imputation = float(np.mean(imputed == A[info["imputed"]]))
         res = evaluate_synthetic(
-            distiller.X_synthetic_, distiller.y_synthetic_,
+            distiller.X_synthetic_,
+            distiller.y_synthetic_,
             data.X_test,
             data.y_test,
             data.sensitive_features_test,
