@@ -19,6 +19,7 @@ from skdistill.benchmark import (
     target_label,
 )
 from skdistill.benchmark.config import FULL_EPOCHS, cell_budget
+from skdistill.benchmark.plan import task_key
 from skdistill.cli import main
 from skdistill.methods import METHODS, DistributionMatching
 from skdistill.targets import TARGETS, FairDDTarget
@@ -304,3 +305,18 @@ def test_skip_leaves_method_target_pairs_out_of_the_plan():
     assert "MTT · FairDD" not in entries
     with pytest.raises(ValueError, match="'method/target' pairs"):
         make_config(skip=["mtt-fairdd"])
+
+
+def test_a_list_of_seeds_runs_just_those_cells_of_the_full_plan():
+    def keys(config, seed):
+        tasks = [t for cells in plan(config).values() for t in cells]
+        assert {t["seed"] for t in tasks} >= {seed}
+        return [task_key(t) for t in tasks if t["seed"] == seed]
+
+    part = make_config("cafe-mtt", seeds=[2])
+    assert {t["seed"] for cells in plan(part).values() for t in cells} == {2}
+    # the same cells, keyed as in the full run, so that records of both runs merge
+    assert keys(part, 2) == keys(make_config("cafe-mtt", seeds=3), 2)
+    for bad in ([], [1, 1], [-1], [1.5], [True]):
+        with pytest.raises(ValueError, match="seeds"):
+            make_config(seeds=bad)

@@ -318,8 +318,28 @@ def _check_skip(config):
             )
 
 
+def seed_list(config) -> list:
+    """The seeds a configuration runs: ``seeds`` is a count (seeds 0..n-1) or a list of seeds.
+
+    A list lets one machine run, say, seed 2 of a preset while another runs seeds 0 and 1;
+    the records of both are keyed by their seed.
+    """
+    seeds = config["seeds"]
+    if isinstance(seeds, (list, tuple)):
+        return [int(s) for s in seeds]
+    return list(range(int(seeds)))
+
+
 def _check_numbers(config):
-    if int(config["seeds"]) < 1:
+    seeds = config["seeds"]
+    if isinstance(seeds, (list, tuple)):
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise ValueError(
+                f"seeds is a count or a non-empty list of non-negative integers; got {seeds!r}."
+            )
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds lists a seed twice: {seeds!r}.")
+    elif int(seeds) < 1:
         raise ValueError("seeds must be at least 1.")
     if int(config["eval_runs"]) < 1:
         raise ValueError("eval_runs must be at least 1.")

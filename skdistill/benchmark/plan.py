@@ -18,7 +18,7 @@ from .._validation import serves
 from ..baselines import MITIGATIONS
 from ..baselines._fairlearn import LABELS as MITIGATION_LABELS
 from ..methods import METHODS
-from .config import PROTOCOL, method_label, target_label
+from .config import PROTOCOL, method_label, seed_list, target_label
 from .data import data_size
 
 
@@ -161,7 +161,7 @@ def plan_tasks(config, rows, *, ipcs, archs, variants, by_row=False) -> list:
     cell of a row (e.g. a target) for every seed in turn.
     """
     tasks = []
-    for seed in range(int(config["seeds"])):
+    for seed in seed_list(config):
         for ipc in ipcs:
             for method in (None, *config["methods"]):
                 for position, row in enumerate(rows):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from .config import CRITERIA, FALLBACK_BUDGETS, METRICS, method_label, target_label
+from .config import CRITERIA, FALLBACK_BUDGETS, METRICS, method_label, seed_list, target_label
 from .data import FOLDERS, data_size, is_paper_dataset
 from .paper import TIMING
 from .plan import entry_name
@@ -206,8 +206,8 @@ def _paper_header(config, summary, timing, device_name):
         "# skdistill benchmark: the COBRA paper's Table 1 layout",
         "",
         f"Budgets: {budget}. Cells: **EOD_M ± std (accuracy ± std)** in points over "
-        f"{config['seeds']} seed(s) × {config['eval_runs']} evaluation run(s), as the paper's "
-        "'EOD (Acc)'. FULL: one ConvNet per seed on all training images.",
+        f"{len(seed_list(config))} seed(s) × {config['eval_runs']} evaluation run(s), as the "
+        "paper's 'EOD (Acc)'. FULL: one ConvNet per seed on all training images.",
         "",
     ]
     if not summary.empty:
@@ -251,7 +251,7 @@ def _introduction(config, paper):
             else ""
         )
         + "Cells: **EOD_M ± std (accuracy ± std)**, in points, pooled over "
-        f"{config['seeds']} seed(s) x {config['eval_runs']} evaluation run(s): each seed "
+        f"{len(seed_list(config))} seed(s) x {config['eval_runs']} evaluation run(s): each seed "
         "distils its own synthetic set, scored as learnt (floats, not rounded) by "
         f"{config['eval_runs']} models trained from scratch on it; FULL trains one model per "
         "seed to convergence (its training curve is drawn below). EOD_M is the largest "
