@@ -496,3 +496,23 @@ def test_benchmark_cells_give_mtt_its_parameter_object():
     assert params["n_iter"] == 3 and isinstance(params["method"], MTT)
     assert params["method"].get_params()["syn_steps"] == 4
     assert params["method"].get_params()["n_experts"] == 2
+
+
+def test_an_interrupted_expert_training_resumes(images, tmp_path):
+    X, y, groups = images
+    distiller("cobra", expert_dir=tmp_path).fit(X, y, sensitive_features=groups)
+    files = sorted(tmp_path.glob("experts-group-*.pt"))
+    assert len(files) == 3
+    whole = {p.name: p.read_bytes() for p in files}
+    for path in tmp_path.glob("experts-group-2.pt*"):  # as if stopped before the last group
+        path.unlink()
+    again = distiller("cobra", expert_dir=tmp_path).fit(X, y, sensitive_features=groups)
+    # the missing buffer is trained as the uninterrupted training made it
+    assert {p.name: p.read_bytes() for p in sorted(tmp_path.glob("experts-group-*.pt"))} == whole
+    fresh = distiller("cobra", expert_dir=tmp_path / "other").fit(X, y, sensitive_features=groups)
+    np.testing.assert_array_equal(again.X_synthetic_, fresh.X_synthetic_)
+    # buffers of another training (other seed) are still not completed behind the user's back
+    for path in tmp_path.glob("experts-group-2.pt*"):
+        path.unlink()
+    with pytest.raises(ValueError, match=r"none for group\(s\) \['2'\]"):
+        distiller("cobra", tmp_path, random_state=1).fit(X, y, sensitive_features=groups)

@@ -515,30 +515,36 @@ def resolve_buffers(data, keys, network, training, *, directory, seed, device, v
     """The buffers of ``keys``: read from ``directory``, or trained (and saved there).
 
     A folder holding none of ``keys`` gets them trained and saved (a temporary folder,
-    removed with the returned object's ``tempdir``, when ``directory`` is None); a folder
-    holding some group buffers but not all of them is refused.
+    removed with the returned object's ``tempdir``, when ``directory`` is None). A folder
+    holding some of them resumes an interrupted training: when the buffers it holds were
+    trained with this training's settings and seed (each buffer's experts depend on the
+    seed and the key only, so the missing ones come out as one uninterrupted training would
+    have made them), the missing buffers are trained and saved beside them; otherwise the
+    folder is refused.
     """
+    resuming = False
     if directory is not None and Path(directory).is_dir():
         found = ExpertBuffers.load(directory, keys=keys)
         present = [k for k in keys if k in found]
-        if present and len(present) < len(keys):
+        missing = [k for k in keys if k not in found]
+        if present and not missing:
+            return found, None
+        if present and not _same_training(found, present, training, seed):
             names = data.describe()["groups"]
             label = lambda ks: [names[group_index(k)] for k in ks]  # noqa: E731
-            missing = [k for k in keys if k not in found]
             raise ValueError(
                 MSG_NO_GROUP_EXPERTS.format(
                     dir=str(directory), present=label(present), missing=label(missing)
                 )
             )
-        if present:
-            return found, None
+        resuming = bool(present)
     tempdir = None
     if directory is None:
         tempdir = tempfile.TemporaryDirectory(prefix="skdistill-experts-")
         directory = tempdir.name
     buffers = train_buffers(
         data,
-        keys,
+        missing if resuming else keys,
         network,
         training,
         seed=seed,
@@ -546,7 +552,19 @@ def resolve_buffers(data, keys, network, training, *, directory, seed, device, v
         directory=directory,
         verbose=verbose,
     )
+    if resuming:  # the buffers trained before the interruption, and the ones just trained
+        buffers = ExpertBuffers.load(directory, keys=keys)
     return buffers, tempdir
+
+
+def _same_training(found, present, training, seed) -> bool:
+    """Whether the buffers ``present`` in a folder came from this training and seed."""
+    ours = dict(training.describe(), seed=seed)
+    for key in present:
+        theirs = {k: v for k, v in found.info[key]["training"].items() if k != "random_state"}
+        if theirs != ours:
+            return False
+    return True
 
 
 def _check_buffers(buffers):
