@@ -1,8 +1,13 @@
 """What fairness costs: time and memory per iteration of each target, as the group count grows.
 
-For method in {dm, dc} x target in {vanilla, uniform, fairdd, cobra} x G groups, the
-distiller runs on random tensors. A dc iteration here is one matching step
-(``DC(outer_loop=1, inner_loop=0)``): the inner training loop does not depend on the target.
+For method in {dm, dc, cafe, mtt} x target in {vanilla, uniform, fairdd, cobra} x G groups,
+the distiller runs on random tensors. A dc or cafe iteration here is one matching step
+(``DC(outer_loop=1, inner_loop=0)``, ``CAFE(outer_loop=1, inner_loop=0)``): the training of
+the network between steps does not depend on the target. An mtt iteration is one student
+unroll of the CPU benchmark's ``syn_steps`` (10) and ``expert_epochs`` (2) per trajectory
+(FairDD unrolls once per group); its expert buffers (one expert per buffer, just long enough
+to start at epoch 0 or 1) are trained once per G into a temporary folder before the timing,
+so neither the timing nor the memory runs include them.
 
 Time: one process per (method, G) builds the four distillers on the same data and advances
 them **interleaved, iteration by iteration** (the order of the targets rotates every
@@ -31,8 +36,10 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +63,6 @@ def problem(config, target, n_iter):
     import torch
 
     from skdistill import BarycentricDistiller
-    from skdistill.methods import DC
 
     shape = SHAPES[config["shape"]]
     n_classes, g = 10, config["groups"]
@@ -65,7 +71,7 @@ def problem(config, target, n_iter):
     X = torch.randn(n, 3, shape["image"], shape["image"], generator=gen)
     y = np.repeat(np.arange(n_classes), shape["per_class"])
     groups = np.arange(n) % g  # every group present in every class, with room for its share
-    method = DC(outer_loop=1, inner_loop=0) if config["method"] == "dc" else config["method"]
+    method = method_object(config)
     distiller = BarycentricDistiller(
         method=method,
         target=target,
@@ -78,6 +84,34 @@ def problem(config, target, n_iter):
         random_state=0,
     )
     return distiller, X, y, groups
+
+
+def method_object(config):
+    """The method of ``config``: one matching step per iteration for dc and cafe."""
+    from skdistill.methods import CAFE, DC, MTT
+
+    if config["method"] == "dc":
+        return DC(outer_loop=1, inner_loop=0)
+    if config["method"] == "cafe":
+        return CAFE(outer_loop=1, inner_loop=0)
+    if config["method"] == "mtt":
+        # the CPU benchmark's unroll; buffers as short as a start at epoch 0 or 1 allows
+        return MTT(
+            syn_steps=10,
+            expert_epochs=2,
+            max_start_epoch=2,
+            n_experts=1,
+            expert_epoch_length="all",
+            expert_dir=config["expert_dir"],
+        )
+    return config["method"]
+
+
+def train_mtt_experts(config):
+    """Fit every target once (one iteration) so that the folder holds all its buffers."""
+    for target in TARGETS:
+        distiller, X, y, groups = problem(config, target, 1)
+        distiller.fit(X, y, sensitive_features=groups)
 
 
 class IterationTimer(Callback):
@@ -340,6 +374,9 @@ def run_cell(args, method, g):
         iterations=args.iterations,
         memory_iterations=args.memory_iterations,
     )
+    if method == "mtt":
+        config["expert_dir"] = tempfile.mkdtemp(prefix="overhead-experts-")
+        measure("experts", config)
     seconds = {t: [] for t in TARGETS}
     for _ in range(args.rounds):
         for target, values in measure("time", config)["seconds"].items():
@@ -357,12 +394,15 @@ def run_cell(args, method, g):
                 "iteration_bytes": mem.get("iteration_bytes"),
             }
         )
+        records[-1].pop("expert_dir", None)
         print(
             f"[overhead] {method} G={g:2d} {target:8s} "
             f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
             f"{memory / 2**20:6.0f} MB",
             flush=True,
         )
+    if method == "mtt":
+        shutil.rmtree(config["expert_dir"], ignore_errors=True)
     return records
 
 
@@ -370,9 +410,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-worker", help=argparse.SUPPRESS)
     parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--experts-worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="cpu")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc", "cafe", "mtt"]
+    )
     parser.add_argument("--groups", nargs="+", type=int, default=list(GROUPS))
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per target")
@@ -390,6 +433,10 @@ def main(argv=None):
         return 0
     if args.memory_worker:
         memory_worker(json.loads(args.memory_worker))
+        return 0
+    if args.experts_worker:
+        train_mtt_experts(json.loads(args.experts_worker))
+        print(json.dumps({}))
         return 0
     start = time.perf_counter()
     records = [r for method in args.methods for g in args.groups for r in run_cell(args, method, g)]
