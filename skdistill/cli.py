@@ -70,6 +70,13 @@ def _benchmark(args):
     for path in result.figures:
         print(f"figure: {path}")
     print(f"wall time: {result.seconds:.0f} s")
+    if result.failed:
+        print(
+            f"skdistill: {len(result.failed)} cell(s) failed (listed in the report); rerun the "
+            "same command to retry them.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -320,3 +320,35 @@ def test_a_list_of_seeds_runs_just_those_cells_of_the_full_plan():
     for bad in ([], [1, 1], [-1], [1.5], [True]):
         with pytest.raises(ValueError, match="seeds"):
             make_config(seeds=bad)
+
+
+class DivergingMatching(DistributionMatching):
+    """DM whose loss 'becomes non-finite' while ``fail`` is set."""
+
+    name = "diverging"
+    fail = True
+
+    def match(self, *args, **kwargs):
+        if DivergingMatching.fail:
+            raise FloatingPointError("the matching loss became non-finite")
+        return super().match(*args, **kwargs)
+
+
+def test_a_failing_cell_is_reported_and_the_rest_of_the_plan_runs(monkeypatch, tmp_path):
+    monkeypatch.setitem(METHODS, "diverging", DivergingMatching)
+    monkeypatch.setattr(DivergingMatching, "fail", True)
+    config = tiny_german_config(tmp_path / "c.json", methods=["diverging", "dm"])
+    out = tmp_path / "out"
+    args = ["benchmark", "--config", str(config), "--targets", "vanilla", "--baselines"]
+    args += ["random", "--out", str(out), "--quiet"]
+    assert main(args) == 1
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["entry"] for r in records] == ["RANDOM", "DM · vanilla"]  # after the failure
+    text = (out / "results.md").read_text()
+    assert "## Cells that failed" in text
+    assert "DIVERGING · vanilla, IPC 2, seed 0: FloatingPointError" in text
+    monkeypatch.setattr(DivergingMatching, "fail", False)
+    assert main(args) == 0  # the rerun retries the failed cell only
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["entry"] for r in records] == ["RANDOM", "DM · vanilla", "DIVERGING · vanilla"]
+    assert "Cells that failed" not in (out / "results.md").read_text()

@@ -218,7 +218,7 @@ def _paper_header(config, summary, timing, device_name):
 
 # ---------------------------------------------------------------------------------- results.md
 def write_markdown(
-    config, records, figures, out, seconds, runner, command, timing=(), missing=None
+    config, records, figures, out, seconds, runner, command, timing=(), missing=None, failed=()
 ):
     """``results.md``: the main table per IPC, the sweep tables, settings and figures."""
     empty = pd.DataFrame(columns=["sweep", "ipc", "dataset", "entry", "distil_seconds"])
@@ -233,6 +233,17 @@ def write_markdown(
     if missing:
         lines += ["## Skipped datasets", ""]
         lines += [f"- `{name}`: {why}" for name, why in missing.items()] + [""]
+    if failed:
+        lines += [
+            "## Cells that failed",
+            "",
+            "Not in the tables above; the same command retries them.",
+            "",
+        ]
+        lines += [
+            f"- {f['dataset']}, {f['entry']}, IPC {f['ipc']}, seed {f['seed']}: {f['error']}"
+            for f in failed
+        ] + [""]
     lines += _settings(config, summary, runner, info, seconds, command, paper)
     lines += [f"![{p.stem}]({p.name})" for p in figures]
     path = out / "results.md"

@@ -360,7 +360,9 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     Bunch
         ``records`` (DataFrame, one row per evaluation), ``markdown`` (path of
         ``results.md``), ``figures`` (PNG paths), ``seconds`` (wall time of all sessions),
-        ``missing`` (datasets skipped, with the reason).
+        ``missing`` (datasets skipped, with the reason), ``failed`` (cells whose run raised,
+        e.g. a fit whose loss became non-finite: each with its error; the rest of the plan
+        still runs, the report lists them, and the next run retries them).
     """
     require_matplotlib()  # before hours of work, not at the figures
     runner = Runner(config, out_dir, log)
@@ -368,9 +370,9 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     start = time.perf_counter() - runner.seconds
     timing = read_timing(runner.out) if config["timing"] else []
     bar = tqdm(total=sum(map(len, groups.values())), disable=not progress, desc="benchmark")
-    missing = {}
+    missing, failed = {}, {}
     for group, tasks in groups.items():
-        _run_group(runner, group, tasks, timing, missing, bar, start)
+        _run_group(runner, group, tasks, timing, missing, failed, bar, start)
     bar.close()
     seconds = time.perf_counter() - start
     runner.save(seconds)
@@ -379,15 +381,21 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     records = pd.DataFrame([r for r in runner.records if (r["key"], r.get("budget")) in planned])
     out = Path(out_dir)
     figures = make_figures(runner, records, out) if len(records) else []
+    failures = list(failed.values())
     markdown = write_markdown(
-        config, records, figures, out, seconds, runner, command, timing, missing
+        config, records, figures, out, seconds, runner, command, timing, missing, failures
     )
     return Bunch(
-        records=records, markdown=markdown, figures=figures, seconds=seconds, missing=missing
+        records=records,
+        markdown=markdown,
+        figures=figures,
+        seconds=seconds,
+        missing=missing,
+        failed=failures,
     )
 
 
-def _run_group(runner, group, tasks, timing, missing, bar, start):
+def _run_group(runner, group, tasks, timing, missing, failed, bar, start):
     """The pending tasks of one ``(dataset, sweep, value)`` group, on its data loaded once."""
     config, log = runner.config, runner.log
     name, sweep, value = group
@@ -416,6 +424,19 @@ def _run_group(runner, group, tasks, timing, missing, bar, start):
             f"[benchmark] {data.title}: {task['entry']}, IPC {task['ipc']}, "
             f"seed {task['seed']}, {task['arch']}"
         )
-        runner.record(task, runner.execute(task, data, label))
-        runner.save(time.perf_counter() - start)
+        try:
+            metrics = runner.execute(task, data, label)
+        except Exception as exc:  # noqa: BLE001 - one cell's failure must not end the plan
+            # e.g. a fit whose loss became non-finite: reported, retried by the next run
+            failed[task_key(task)] = {
+                "entry": task["entry"],
+                "dataset": name,
+                "ipc": task["ipc"],
+                "seed": task["seed"],
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+            log(f"[benchmark] FAILED {data.title}: {task['entry']}, seed {task['seed']}: {exc}")
+        else:
+            runner.record(task, metrics)
+            runner.save(time.perf_counter() - start)
         bar.update()
