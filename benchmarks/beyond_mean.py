@@ -46,6 +46,7 @@ import pandas as pd
 
 from skdistill import BarycentricDistiller
 from skdistill.benchmark import load_benchmark_dataset, machine, markdown_table
+from skdistill.benchmark.config import BUDGETS as HARNESS_BUDGETS
 from skdistill.evaluation import evaluate_synthetic
 from skdistill.groups import density_weights, discover_groups, group_recovery
 
@@ -57,10 +58,24 @@ ROWS = {
     "labelfree": ("label-free (density weights)", "vanilla"),
     "cobra-discovered": ("COBRA on discovered groups", "cobra"),
 }
-#: Distillation budget per dataset (CPU-sized) and the evaluation of its sets.
+
+
+def _harness_budget(size, augment):
+    """DM's CPU-sized budget of ``skdistill benchmark`` for a data size (DSA on images)."""
+    dm = HARNESS_BUDGETS[(size, "dm")]
+    return dict(
+        n_iter=dm["n_iter"],
+        batch_real=dm["batch_real"],
+        augment=augment,
+        eval_epochs=dm.get("eval_epochs"),
+    )
+
+
+#: Distillation budget per dataset (CPU-sized, the harness's DM budgets) and the evaluation
+#: of its sets.
 BUDGETS = {
-    "cmnist-bg": dict(n_iter=1000, batch_real=64, augment="dsa", eval_epochs=300),
-    "adult-sexrace": dict(n_iter=300, batch_real=256, augment=None, eval_epochs=None),
+    "cmnist-bg": _harness_budget("cmnist", "dsa"),
+    "adult-sexrace": _harness_budget("tabular", None),
 }
 SMOKE = dict(n_iter=2, batch_real=8, augment=None, eval_epochs=2, net_width=8)
 #: Columns of the table, from :func:`skdistill.metrics.fairness_report` (in points).
