@@ -142,3 +142,28 @@ def test_one_sgd_loop_chunks_weights_and_curves():
     assert torch.equal(_trained(None, curve=curve), whole)  # watching does not train
     assert [c["epoch"] for c in curve] == [1, 2, 3]
     assert all(0 <= c["accuracy"] <= 1 and c["loss"] > 0 for c in curve)
+
+
+def test_predictions_are_the_ones_scored(tabular, images):
+    from sklearn.metrics import accuracy_score
+
+    from skdistill.metrics import recall_by_group
+
+    for X, y, groups, kw in (
+        (*tabular, dict(n_runs=2)),
+        (*images, dict(n_runs=2, epochs=2, net_width=8)),
+    ):
+        half = len(y) // 2
+        res = evaluate_synthetic(
+            X[:half], y[:half], X[half:], y[half:], groups[half:], predictions=True, **kw
+        )
+        assert len(res.predictions) == 2
+        for pred, (_, run) in zip(res.predictions, res.runs.iterrows()):
+            assert pred.shape == (len(y) - half,)
+            assert accuracy_score(y[half:], pred) == run["accuracy"]
+            table = recall_by_group(y[half:], pred, sensitive_features=groups[half:])
+            gaps = (table.max(axis=1) - table.min(axis=1)).max()
+            assert gaps == pytest.approx(run["eod_max"])
+        assert "predictions" not in evaluate_synthetic(
+            X[:half], y[:half], X[half:], y[half:], groups[half:], **kw
+        )

@@ -148,6 +148,7 @@ def evaluate_synthetic(
     augment=None,
     sample_weight=None,
     curves=False,
+    predictions=False,
     device="auto",
     random_state=None,
 ):
@@ -185,6 +186,9 @@ def evaluate_synthetic(
     curves : bool, default=False
         Record the training curve of every torch model (per epoch: mean training loss and
         accuracy on the mini-batches it trained on), returned as ``curves``.
+    predictions : bool, default=False
+        Also return every run's predictions on ``X_test`` as ``predictions`` (one array per
+        run), e.g. to compute a criterion per class and group (``recall_by_group``).
     device : str, default="auto"
         Device of the torch models.
     random_state : int or None
@@ -199,7 +203,8 @@ def evaluate_synthetic(
         accuracy gap ``acc_gap_*`` (``*``: ``max`` or ``mean`` over classes) and
         ``worst_group_accuracy``) and ``summary`` (mean and std of each column, as a Series with a
         ``(metric, "mean"|"std")`` index), all in [0, 1]; with ``curves``, also ``curves``
-        (one DataFrame per run: epoch, loss, accuracy).
+        (one DataFrame per run: epoch, loss, accuracy); with ``predictions``, also
+        ``predictions``.
     """
     model = _check_evaluation(
         X_train, y_train, X_test, y_test, sensitive_features_test, model, augment, sample_weight
@@ -215,12 +220,13 @@ def evaluate_synthetic(
         augment=augment,
         sample_weight=sample_weight,
     )
-    rows, training_curves = [], []
+    rows, training_curves, predicted = [], [], []
     for run, seed in enumerate(seeds):
         curve = [] if curves and isinstance(model, str) else None
         y_pred = _fit_predict(model, X_train, y_train, X_test, int(seed), dev, curve, train_kw)
         if curve is not None:
             training_curves.append(pd.DataFrame(curve))
+        predicted.append(np.asarray(y_pred))
         rows.append({"run": run, **_scores(np.asarray(y_test), y_pred, sensitive_features_test)})
     runs = pd.DataFrame(rows)
     metrics = runs.drop(columns="run")
@@ -228,6 +234,8 @@ def evaluate_synthetic(
     result = Bunch(runs=runs, summary=summary.sort_index())
     if curves:
         result.curves = training_curves
+    if predictions:
+        result.predictions = predicted
     return result
 
 
