@@ -516,3 +516,8 @@ def test_an_interrupted_expert_training_resumes(images, tmp_path):
         path.unlink()
     with pytest.raises(ValueError, match=r"none for group\(s\) \['2'\]"):
         distiller("cobra", tmp_path, random_state=1).fit(X, y, sensitive_features=groups)
+    other = X.copy()  # nor are buffers of other data: nothing is trained into the folder
+    other[0, 0, 0, 0] ^= 1
+    with pytest.raises(ValueError, match=r"none for group\(s\) \['2'\]"):
+        distiller("cobra", tmp_path).fit(other, y, sensitive_features=groups)
+    assert not list(tmp_path.glob("experts-group-2.pt*"))

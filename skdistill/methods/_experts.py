@@ -529,7 +529,7 @@ def resolve_buffers(data, keys, network, training, *, directory, seed, device, v
         missing = [k for k in keys if k not in found]
         if present and not missing:
             return found, None
-        if present and not _same_training(found, present, training, seed):
+        if present and not _same_training(found, present, data, network, training, seed):
             names = data.describe()["groups"]
             label = lambda ks: [names[group_index(k)] for k in ks]  # noqa: E731
             raise ValueError(
@@ -557,12 +557,21 @@ def resolve_buffers(data, keys, network, training, *, directory, seed, device, v
     return buffers, tempdir
 
 
-def _same_training(found, present, training, seed) -> bool:
-    """Whether the buffers ``present`` in a folder came from this training and seed."""
+def _same_training(found, present, data, network, training, seed) -> bool:
+    """Whether the buffers ``present`` came from this data, network, training and seed.
+
+    Only then does training the missing buffers complete the folder's training.
+    """
     ours = dict(training.describe(), seed=seed)
+    described = network.describe()
     for key in present:
-        theirs = {k: v for k, v in found.info[key]["training"].items() if k != "random_state"}
-        if theirs != ours:
+        info = found.info[key]
+        theirs = {k: v for k, v in info["training"].items() if k != "random_state"}
+        if (
+            theirs != ours
+            or info["network"] != described
+            or info["data"]["fingerprint"] != data.fingerprint(key)
+        ):
             return False
     return True
 
