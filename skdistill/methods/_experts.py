@@ -552,8 +552,10 @@ def resolve_buffers(data, keys, network, training, *, directory, seed, device, v
         directory=directory,
         verbose=verbose,
     )
-    if resuming:  # the buffers trained before the interruption, and the ones just trained
-        buffers = ExpertBuffers.load(directory, keys=keys)
+    if resuming:  # the buffers read before (checksums verified once), and the ones just trained
+        buffers = ExpertBuffers(
+            {**found.trajectories, **buffers.trajectories}, {**found.info, **buffers.info}
+        )
     return buffers, tempdir
 
 
