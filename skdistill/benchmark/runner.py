@@ -370,7 +370,7 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     start = time.perf_counter() - runner.seconds
     timing = read_timing(runner.out) if config["timing"] else []
     bar = tqdm(total=sum(map(len, groups.values())), disable=not progress, desc="benchmark")
-    missing, failed = {}, {}
+    missing, failed = {}, []
     for group, tasks in groups.items():
         _run_group(runner, group, tasks, timing, missing, failed, bar, start)
     bar.close()
@@ -381,9 +381,8 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
     records = pd.DataFrame([r for r in runner.records if (r["key"], r.get("budget")) in planned])
     out = Path(out_dir)
     figures = make_figures(runner, records, out) if len(records) else []
-    failures = list(failed.values())
     markdown = write_markdown(
-        config, records, figures, out, seconds, runner, command, timing, missing, failures
+        config, records, figures, out, seconds, runner, command, timing, missing, failed
     )
     return Bunch(
         records=records,
@@ -391,7 +390,7 @@ def run_benchmark(config, out_dir="skdistill-benchmark", *, command=None, log=pr
         figures=figures,
         seconds=seconds,
         missing=missing,
-        failed=failures,
+        failed=failed,
     )
 
 
@@ -428,13 +427,15 @@ def _run_group(runner, group, tasks, timing, missing, failed, bar, start):
             metrics = runner.execute(task, data, label)
         except Exception as exc:  # noqa: BLE001 - one cell's failure must not end the plan
             # e.g. a fit whose loss became non-finite: reported, retried by the next run
-            failed[task_key(task)] = {
-                "entry": task["entry"],
-                "dataset": name,
-                "ipc": task["ipc"],
-                "seed": task["seed"],
-                "error": f"{type(exc).__name__}: {exc}",
-            }
+            failed.append(
+                {
+                    "entry": task["entry"],
+                    "dataset": name,
+                    "ipc": task["ipc"],
+                    "seed": task["seed"],
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
             log(f"[benchmark] FAILED {data.title}: {task['entry']}, seed {task['seed']}: {exc}")
         else:
             runner.record(task, metrics)
