@@ -66,7 +66,7 @@ def majority_share(colours, y, majority) -> float:
     return float(np.mean(nearest == np.array([majority[int(c)] for c in y])))
 
 
-def start_of(runner, task, data, kwargs):
+def start_of(runner, data, kwargs):
     """The cell's start: its fit for one iteration at an image learning rate of 1e-30."""
     start = BarycentricDistiller(**{**kwargs, "n_iter": 1, "lr": 1e-30}, device=runner.device)
     start.fit(data.X_train, data.y_train, sensitive_features=data.A_train)
@@ -85,7 +85,7 @@ def diagnose(runner, task, data, record, majority):
         data, DATASET, method, task["target"], task["ipc"], seed, task["params"]
     )
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=int)
-    x0 = start_of(runner, task, data, kwargs)
+    x0 = start_of(runner, data, kwargs)
     budget = runner.budget(DATASET, method)
     result = evaluate_synthetic(
         X,

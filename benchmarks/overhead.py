@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -379,35 +378,34 @@ def run_cell(args, method, g):
         iterations=args.iterations,
         memory_iterations=args.memory_iterations,
     )
-    if method == "mtt":
-        config["expert_dir"] = tempfile.mkdtemp(prefix="overhead-experts-")
-        measure("experts", config)
-    seconds = {t: [] for t in TARGETS}
-    for _ in range(args.rounds):
-        for target, values in measure("time", config)["seconds"].items():
-            seconds[target] += values
-    records = []
-    for target in TARGETS:
-        mem = measure("memory", {**config, "target": target})
-        memory = mem["memory_bytes"]
-        records.append(
-            {
-                **config,
-                "target": target,
-                "seconds": seconds[target],
-                "memory_bytes": memory,
-                "iteration_bytes": mem.get("iteration_bytes"),
-            }
-        )
-        records[-1].pop("expert_dir", None)
-        print(
-            f"[overhead] {method} G={g:2d} {target:8s} "
-            f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
-            f"{memory / 2**20:6.0f} MB",
-            flush=True,
-        )
-    if method == "mtt":
-        shutil.rmtree(config["expert_dir"], ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="overhead-experts-") as experts:
+        worker = config  # what the workers get: MTT's also name its expert folder
+        if method == "mtt":
+            worker = dict(config, expert_dir=experts)
+            measure("experts", worker)
+        seconds = {t: [] for t in TARGETS}
+        for _ in range(args.rounds):
+            for target, values in measure("time", worker)["seconds"].items():
+                seconds[target] += values
+        records = []
+        for target in TARGETS:
+            mem = measure("memory", {**worker, "target": target})
+            memory = mem["memory_bytes"]
+            records.append(
+                {
+                    **config,
+                    "target": target,
+                    "seconds": seconds[target],
+                    "memory_bytes": memory,
+                    "iteration_bytes": mem.get("iteration_bytes"),
+                }
+            )
+            print(
+                f"[overhead] {method} G={g:2d} {target:8s} "
+                f"{1000 * np.median(seconds[target]):8.1f} ms/it (median), "
+                f"{memory / 2**20:6.0f} MB",
+                flush=True,
+            )
     return records
 
 
