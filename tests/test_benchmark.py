@@ -322,6 +322,25 @@ def test_a_list_of_seeds_runs_just_those_cells_of_the_full_plan():
             make_config(seeds=bad)
 
 
+def test_figures_draw_the_runs_own_sets_and_distil_nothing_else(tmp_path):
+    # a run of seed 1 only, FairDD skipped: its synthetic grid is drawn from the sets its
+    # plan cached, never from a seed-0 or a skipped set distilled only for the figure
+    config = make_config(
+        datasets=["digits-bg"],
+        targets=["vanilla", "fairdd", "cobra"],
+        ipc=[2],
+        seeds=[1],
+        baselines=[],
+        skip=["dm/fairdd"],
+        eval_runs=1,
+        budgets=TINY_BUDGETS,
+    )
+    out = tmp_path / "out"
+    run_benchmark(config, out, log=lambda line: None, progress=False)
+    assert len(list((out / "cache").glob("*.npz"))) == 2  # vanilla and COBRA at seed 1
+    assert imread(out / "digits-bg_dm_synthetic.png")[..., :3].std() > 0.01
+
+
 class DivergingMatching(DistributionMatching):
     """DM whose loss 'becomes non-finite' while ``fail`` is set."""
 

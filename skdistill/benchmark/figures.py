@@ -15,8 +15,9 @@ from ..plotting import (
     plot_synthetic_images,
     plot_training_curves,
 )
-from .config import method_label, target_label
+from .config import method_label, seed_list, target_label
 from .data import data_size, load_benchmark_dataset
+from .plan import left_out
 from .report import summarise
 
 #: Resolution of the benchmark's figures.
@@ -96,9 +97,13 @@ def _ipc_figure(rows, dataset, out, figures):
 
 
 def _image_figures(runner, out):
-    """Synthetic grids (every target, every class) and the t-SNE of learned features."""
+    """Synthetic grids (every target, every class) and the t-SNE of learned features.
+
+    Drawn from the sets of the run's first seed and IPC, for the targets its plan holds (a
+    run of other seeds, or a skipped cell, never distils a set only to draw it).
+    """
     config, figures = runner.config, []
-    first_ipc = config["ipc"][0]
+    first_ipc, seed = config["ipc"][0], seed_list(config)[0]
     params = next(iter((config["variants"] or {"": {}}).values()))
     for dataset in config["datasets"]:
         if data_size(dataset) == "tabular":
@@ -109,9 +114,12 @@ def _image_figures(runner, out):
             continue
         for method in config["methods"]:
             sets = {
-                t: runner.distil(data, dataset, method, t, first_ipc, 0, params)[:2]
+                t: runner.distil(data, dataset, method, t, first_ipc, seed, params)[:2]
                 for t in config["targets"]
+                if not left_out(config, method, t)
             }
+            if not sets:
+                continue
             titled = {f"{method_label(method)} · {target_label(t)}": s for t, s in sets.items()}
             synthetic_grid(titled, out / f"{dataset}_{method}_synthetic.png", figures)
             if dataset in config["tsne"] and method == config["methods"][0]:

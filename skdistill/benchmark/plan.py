@@ -149,7 +149,7 @@ ROWS = (
 SWEEP_ROWS = (Row("distilled", per_method=True, optional=False, cells=target_cells),)
 
 
-def _left_out(config, method, target) -> bool:
+def left_out(config, method, target) -> bool:
     """A method's cell of a target it cannot serve (e.g. MTT's of DF) or that ``skip`` names."""
     return not serves(METHODS[method], target) or f"{method}/{target}" in config["skip"]
 
@@ -168,7 +168,7 @@ def plan_tasks(config, rows, *, ipcs, archs, variants, by_row=False) -> list:
                     if row.per_method != (method is not None) or not row.applies(config, ipc, seed):
                         continue
                     for number, cell in enumerate(row.expand(config, method, variants)):
-                        if method is not None and _left_out(config, method, cell["target"]):
+                        if method is not None and left_out(config, method, cell["target"]):
                             continue
                         tasks += [
                             ((position, number), {**cell, "ipc": ipc, "seed": seed, "arch": arch})
