@@ -49,6 +49,7 @@ from skdistill import BarycentricDistiller
 from skdistill.benchmark import load_benchmark_dataset, machine, make_config, markdown_table, plan
 from skdistill.benchmark.plan import task_key
 from skdistill.benchmark.runner import Runner
+from skdistill.plotting import plot_metric_curves
 
 NAME = "mtt_iterations"
 TAIL = 50  # iterations whose mean loss a stop reports
@@ -192,33 +193,19 @@ def markdown(rows, meta) -> str:
 
 def figure(rows, path):
     """EOD_M, EOD_A and accuracy against iterations, one line per target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
-    frame = pd.DataFrame(rows)
-    for (target, seed), part in frame.groupby(["target", "seed"]):
-        part = part.sort_values("iteration")
-        for ax, key in zip(axes, ("eod_max", "eod_mean", "accuracy")):
-            ax.errorbar(
-                part["iteration"],
-                100 * part[key],
-                yerr=100 * part[f"{key}_std"],
-                marker="o",
-                capsize=3,
-                label=f"{target} (seed {seed})",
-            )
-    for ax, label in zip(axes, ("EOD_M (%)", "EOD_A (%)", "accuracy (%)")):
+    metrics = ("eod_max", "eod_mean", "accuracy")
+    frame = pd.DataFrame(rows).rename(columns={m: f"{m}_mean" for m in metrics})
+    frame["entry"] = [f"{t} (seed {s})" for t, s in zip(frame["target"], frame["seed"])]
+    axes = plot_metric_curves(
+        frame,
+        x="iteration",
+        xlabel="MTT iterations (0: the random real start)",
+        title="MTT on Colored MNIST BG, IPC 10: vanilla vs COBRA past the CPU budget",
+        metrics=metrics,
+    )
+    for ax in axes:
         ax.set_ylim(0, 105)
-        ax.set_xlabel("MTT iterations (0: the random real start)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle("MTT on Colored MNIST BG, IPC 10: vanilla vs COBRA past the CPU budget")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    axes[0].figure.savefig(path, dpi=120)
 
 
 def main(argv=None):

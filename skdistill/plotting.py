@@ -157,36 +157,61 @@ def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):
     return ax
 
 
-def plot_metric_curves(frame: pd.DataFrame, *, x, ax=None, title=None, xlabel=None):
-    """EOD_M and accuracy (mean ± std) against a swept setting (IPC, SKEW, GAP...), per entry.
+#: Axis labels of the metrics that :func:`plot_metric_curves` draws.
+CURVE_LABELS = {
+    "eod_max": "EOD_M (points, lower is fairer)",
+    "eod_mean": "EOD_A (points, lower is fairer)",
+    "accuracy": "accuracy (%)",
+}
+
+
+def plot_metric_curves(
+    frame: pd.DataFrame,
+    *,
+    x,
+    ax=None,
+    title=None,
+    xlabel=None,
+    metrics=("eod_max", "accuracy"),
+):
+    """Metrics (mean ± std; EOD_M and accuracy by default) against a swept setting, per entry.
+
+    The setting is IPC, SKEW, GAP, iterations...
 
     Parameters
     ----------
     frame : DataFrame
         One row per (entry, x value) with columns ``entry``, ``x`` (named by the ``x``
-        argument), ``eod_max_mean``, ``eod_max_std``, ``accuracy_mean``, ``accuracy_std``,
-        in [0, 1].
+        argument), and ``<metric>_mean`` and ``<metric>_std`` of every metric, in [0, 1].
     x : str
         Column of the swept setting.
-    ax : pair of matplotlib Axes, default=None
-        Where to draw EOD_M and accuracy; a new figure with two panels when None.
+    ax : sequence of matplotlib Axes, default=None
+        One panel per metric; a new figure with one panel per metric when None.
     title : str, default=None
         Figure title.
     xlabel : str, default=None
         Label of the x axis (``x`` when None).
+    metrics : sequence of str, default=("eod_max", "accuracy")
+        The metrics drawn, one panel each, among ``"eod_max"``, ``"eod_mean"`` and
+        ``"accuracy"``.
 
     Returns
     -------
     tuple of Axes
-        The EOD_M and accuracy panels.
+        The panels, in the order of ``metrics``.
     """
+    unknown = [m for m in metrics if m not in CURVE_LABELS]
+    if unknown or not metrics:
+        raise ValueError(
+            f"metrics must be a non-empty sequence of {sorted(CURVE_LABELS)}; got {list(metrics)}."
+        )
     if ax is None:
-        fig = new_figure((10, 4))
-        ax = fig.subplots(1, 2)
+        fig = new_figure((5 * len(metrics), 4))
+        ax = fig.subplots(1, len(metrics), squeeze=False)[0]
     cmap = _tab10()
     for i, (entry, rows) in enumerate(frame.groupby("entry", sort=False)):
         rows = rows.sort_values(x)
-        for panel, metric in zip(ax, ("eod_max", "accuracy")):
+        for panel, metric in zip(ax, metrics):
             panel.errorbar(
                 rows[x],
                 100 * rows[f"{metric}_mean"],
@@ -196,9 +221,8 @@ def plot_metric_curves(frame: pd.DataFrame, *, x, ax=None, title=None, xlabel=No
                 color=cmap(i % 10),
                 label=str(entry),
             )
-    ax[0].set_ylabel("EOD_M (points, lower is fairer)")
-    ax[1].set_ylabel("accuracy (%)")
-    for panel in ax:
+    for panel, metric in zip(ax, metrics):
+        panel.set_ylabel(CURVE_LABELS[metric])
         panel.set_xlabel(xlabel or x)
         panel.grid(alpha=0.3)
     ax[0].legend(fontsize=8, loc="best")

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
-from skdistill.plotting import plot_fairness_accuracy, plot_synthetic_images
+from skdistill.plotting import plot_fairness_accuracy, plot_metric_curves, plot_synthetic_images
 
 
 def test_fairness_accuracy_plot_png(tmp_path):
@@ -26,6 +26,25 @@ def test_fairness_accuracy_plot_png(tmp_path):
     ax.figure.savefig(path, dpi=50)
     img = imread(path)
     assert img.shape[0] == 4.5 * 50 and img.shape[1] == 6 * 50 and img.std() > 0
+
+
+def test_metric_curves_draw_one_panel_per_metric():
+    frame = pd.DataFrame(
+        {
+            "entry": ["vanilla", "vanilla", "cobra", "cobra"],
+            "iteration": [0, 300, 0, 300],
+            **{f"{m}_mean": [1.0, 0.9, 1.0, 0.5] for m in ("eod_max", "eod_mean", "accuracy")},
+            **{f"{m}_std": [0.0, 0.1, 0.0, 0.05] for m in ("eod_max", "eod_mean", "accuracy")},
+        }
+    )
+    default = plot_metric_curves(frame, x="iteration")
+    assert [a.get_ylabel() for a in default] == ["EOD_M (points, lower is fairer)", "accuracy (%)"]
+    panels = plot_metric_curves(frame, x="iteration", metrics=("eod_max", "eod_mean", "accuracy"))
+    assert [a.get_ylabel()[:5] for a in panels] == ["EOD_M", "EOD_A", "accur"]
+    cobra = panels[1].containers[-1].lines[0]  # the EOD_A line of the second entry, in points
+    assert list(cobra.get_ydata()) == [100.0, 50.0]
+    with pytest.raises(ValueError, match="metrics must be"):
+        plot_metric_curves(frame, x="iteration", metrics=("eod_max", "recall"))
 
 
 def test_fairness_accuracy_labels_of_close_points_do_not_overlap():
