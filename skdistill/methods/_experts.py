@@ -308,6 +308,19 @@ class ExpertBuffers:
             info[meta["key"]] = meta
         return cls(trajectories, info)
 
+    def other_than(self, key, data: ExpertData, described: dict):
+        """What buffer ``key`` was trained for that differs from ours, if anything.
+
+        ``"data"`` (other samples, labels, groups or scaling) or ``"network"`` (``described``
+        is ours, :meth:`ExpertNetwork.describe`); None when both are ours.
+        """
+        meta = self.info[key]
+        if meta["data"]["fingerprint"] != data.fingerprint(key):
+            return "data"
+        if meta["network"] != described:
+            return "network"
+        return None
+
     def check(self, key, data: ExpertData, network: ExpertNetwork, reach, *, where):
         """Refuse buffer ``key`` if it does not fit this data, network or trajectory reach.
 
@@ -318,11 +331,12 @@ class ExpertBuffers:
         ``where`` names the folder.
         """
         meta, traj = self.info[key], self.trajectories[key]
-        if meta["data"]["fingerprint"] != data.fingerprint(key):
+        ours = network.describe()
+        other = self.other_than(key, data, ours)
+        if other == "data":
             groups = "" if key == "all" else ", groups"
             raise ValueError(MSG_OTHER_DATA.format(where=where, key=key, groups=groups))
-        ours = network.describe()
-        if meta["network"] != ours:
+        if other == "network":
             theirs = {k: v for k, v in meta["network"].items() if k != "parameters"}
             ours = {k: v for k, v in ours.items() if k != "parameters"}
             raise ValueError(
@@ -567,13 +581,8 @@ def _same_training(found, present, data, network, training, seed) -> bool:
     ours = dict(training.describe(), seed=seed)
     described = network.describe()
     for key in present:
-        info = found.info[key]
-        theirs = {k: v for k, v in info["training"].items() if k != "random_state"}
-        if (
-            theirs != ours
-            or info["network"] != described
-            or info["data"]["fingerprint"] != data.fingerprint(key)
-        ):
+        theirs = {k: v for k, v in found.info[key]["training"].items() if k != "random_state"}
+        if theirs != ours or found.other_than(key, data, described) is not None:
             return False
     return True
 
