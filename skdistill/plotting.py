@@ -55,7 +55,7 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     cmap = _tab10()
     x = 100 * table["eod_max_mean"].to_numpy(dtype=float)
     y = 100 * table["accuracy_mean"].to_numpy(dtype=float)
-    offsets = _label_offsets(x, y)
+    labels = []
     for i, (name, row) in enumerate(table.iterrows()):
         color = cmap(i % 10)
         ax.errorbar(
@@ -68,37 +68,56 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
             color=color,
             label=str(name),
         )
-        ax.annotate(
-            str(name),
-            (x[i], y[i]),
-            textcoords="offset points",
-            xytext=(5, 5 + offsets[i]),
-            fontsize=8,
-            color=color,
+        labels.append(
+            ax.annotate(
+                str(name),
+                (x[i], y[i]),
+                textcoords="offset points",
+                xytext=_LABEL_SPOTS[0],
+                fontsize=8,
+                color=color,
+            )
         )
-    ax.margins(x=0.06, y=0.12)  # room for stacked labels
+    ax.margins(x=0.06, y=0.12)  # room for the labels
     ax.set_xlabel("EOD_M (points, lower is fairer)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)
+    _place_labels(ax, labels)
     return ax
 
 
-def _label_offsets(x, y, step=10.0):
-    """Vertical label offsets (points) that stack the labels of points lying close together.
+#: Label offsets (points from the marker) tried in turn: right of it, then alternately
+#: below and above, then the same on its left.
+_LABEL_SPOTS = [(5, 5)] + [(5, 5 + d) for k in range(1, 7) for d in (-12 * k, 12 * k)]
+_LABEL_SPOTS += [(-5, y) for _, y in _LABEL_SPOTS]
 
-    Points within 10 % of the x range and 5 % of the y range of an earlier point share its
-    cluster; each further label of a cluster sits ``step`` points higher.
+
+def _place_labels(ax, labels):
+    """Move each label, in order, to its first free spot among :data:`_LABEL_SPOTS`.
+
+    A spot is free when the label lies inside the axes there and overlaps no label placed
+    before it; a label with no free spot goes back to the first one.
     """
-    span_x = max(np.ptp(x), 1e-9) if len(x) else 1.0
-    span_y = max(np.ptp(y), 1e-9) if len(y) else 1.0
-    offsets = np.zeros(len(x))
-    for i in range(len(x)):
-        near = (np.abs(x[:i] - x[i]) < 0.1 * span_x) & (np.abs(y[:i] - y[i]) < 0.05 * span_y)
-        offsets[i] = step * np.count_nonzero(near)
-    return offsets
+    ax.figure.draw_without_rendering()  # fixes the layout and the axes' limits
+    inside = ax.get_window_extent()
+    placed = []
+    for label in labels:
+        for dx, dy in _LABEL_SPOTS:
+            label.xyann = (dx, dy)
+            label.set_horizontalalignment("left" if dx > 0 else "right")
+            box = label.get_window_extent()
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1
+            fits = fits and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            if fits and not any(box.overlaps(other) for other in placed):
+                break
+        else:
+            label.xyann = _LABEL_SPOTS[0]
+            label.set_horizontalalignment("left")
+            box = label.get_window_extent()
+        placed.append(box)
 
 
 def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):

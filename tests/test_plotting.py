@@ -69,6 +69,32 @@ def test_fairness_accuracy_labels_of_close_points_do_not_overlap():
             assert not boxes[a].overlaps(boxes[b]), (a, b)
 
 
+def test_fairness_accuracy_labels_of_a_cluster_at_the_top_stay_inside_the_axes():
+    # the inits table's shape: five fair rows crowded near the top, three unfair ones below
+    names = ["FULL", "RANDOM", "RANDOM balanced", "vanilla", "vanilla balanced"]
+    names += ["FairDD", "FairDD balanced", "COBRA", "COBRA balanced"]
+    table = pd.DataFrame(
+        {
+            "accuracy_mean": [0.837, 0.292, 0.884, 0.246, 0.288, 0.898, 0.916, 0.899, 0.915],
+            "accuracy_std": [0.01] * 9,
+            "eod_max_mean": [0.993, 1.0, 0.344, 1.0, 1.0, 0.258, 0.209, 0.269, 0.2],
+            "eod_max_std": [0.04] * 9,
+        },
+        index=names,
+    )
+    ax = plot_fairness_accuracy(table, title="cmnist-bg, IPC 10, convnet")
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    for name, box in boxes.items():
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1, name
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert not boxes[a].overlaps(boxes[b]), (a, b)
+
+
 def test_synthetic_grid_shows_every_class(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(12, 3, 8, 8), dtype=np.uint8)
