@@ -5,7 +5,13 @@ labels to a wrong group (Appendix K); COBRA when only a fraction eta of the labe
 the rest are imputed by K-means pseudo-labels (Appendix L, ``missing_groups="impute"``).
 Writes ``noisy_groups.json`` and ``noisy_groups.md`` into ``--out``.
 
-    python benchmarks/noisy_groups.py            # the committed CPU run (about 20 minutes)
+Every row starts from random real images of the class (the distiller's default) and runs the
+CPU-sized DM budget of ``skdistill benchmark`` on Colored MNIST (1,000 iterations, 64 real images
+per class, DSA), each set scored as learnt by ``EVAL_RUNS`` ConvNets trained with DSA. The run
+is resumable: finished rows are kept in ``noisy_groups.json`` (for the same settings) and a fit
+that is interrupted resumes from its checkpoint in ``--out/noisy_groups_checkpoints/``.
+
+    python benchmarks/noisy_groups.py            # the committed CPU run (11 fits, hours)
     python benchmarks/noisy_groups.py --smoke    # a seconds-long check that it runs
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,15 +29,22 @@ import numpy as np
 from skdistill import BarycentricDistiller
 from skdistill._device import resolve_device
 from skdistill.benchmark import machine
+from skdistill.benchmark.config import BUDGETS, EVAL_RUNS
 from skdistill.datasets import load_colored_mnist
 from skdistill.evaluation import evaluate_synthetic
 from skdistill.groups import corrupt_groups, hide_groups
 
 NOISE = (0.10, 0.15, 0.20, 0.50)
 KNOWN = (0.75, 0.50, 0.25, 0.10, 0.05)
+#: The harness's CPU-sized DM budget on Colored MNIST.
+DM = BUDGETS[("cmnist", "dm")]
 
 
-def run(args):
+def run(args, path, settings, start):
+    """Every row's metrics; rows already in ``path`` for the same settings are kept."""
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    rows = saved.get("rows", []) if saved.get("settings") == settings else []
+    done = {(r["target"], r["labels"]) for r in rows}
     data = load_colored_mnist(args.variant, n_train=args.n_train, n_test=args.n_test)
     X, y, A = data.X_train, data.y_train, data.sensitive_features_train
     configs = [("vanilla", "clean", A, None), ("cobra", "clean", A, None)]
@@ -40,8 +54,12 @@ def run(args):
     for eta in KNOWN:
         partial, known = hide_groups(A, eta, random_state=args.seed)
         configs.append(("cobra", f"known {int(100 * eta)}%", partial, known))
-    rows = []
     for target, labels, groups, known in configs:
+        if (target, labels) in done:
+            continue
+        folder = (
+            Path(args.out) / "noisy_groups_checkpoints" / f"{target}-{labels}".replace(" ", "-")
+        )
         distiller = BarycentricDistiller(
             target=target,
             ipc=args.ipc,
@@ -50,10 +68,13 @@ def run(args):
             missing_groups="impute" if known is not None else "error",
             net_width=args.net_width,
             random_state=args.seed,
+            checkpoint_dir=folder,
+            checkpoint_every=50,
         )
-        tic = time.perf_counter()
-        distiller.fit(X, y, sensitive_features=groups)
-        seconds = time.perf_counter() - tic
+        resume = folder.exists() and any(folder.iterdir())
+        distiller.fit(X, y, sensitive_features=groups, resume=resume)
+        shutil.rmtree(folder, ignore_errors=True)
+        seconds = distiller.fit_time_
         imputation = None
         if known is not None:
             # how many hidden labels the K-means pseudo-labels recovered
@@ -68,6 +89,7 @@ def run(args):
             data.sensitive_features_test,
             n_runs=args.eval_runs,
             epochs=args.eval_epochs,
+            augment=args.eval_augment,
             net_width=args.net_width,
             random_state=args.seed,
         )
@@ -84,6 +106,8 @@ def run(args):
             "imputation_accuracy": imputation,
         }
         rows.append(row)
+        state = {"settings": settings, "wall_seconds": time.perf_counter() - start, "rows": rows}
+        path.write_text(json.dumps(state, indent=2) + "\n")
         print(
             f"{target:8s} {labels:10s} acc {100 * row['accuracy_mean']:5.1f}  "
             f"EOD_M {100 * row['eod_max_mean']:5.1f}"
@@ -149,21 +173,30 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--n-test", type=int, default=None)
     parser.add_argument("--ipc", type=int, default=10)
-    parser.add_argument("--n-iter", type=int, default=100)
-    parser.add_argument("--batch-real", type=int, default=64)
+    parser.add_argument("--n-iter", type=int, default=DM["n_iter"])
+    parser.add_argument("--batch-real", type=int, default=DM["batch_real"])
     parser.add_argument("--net-width", type=int, default=None)
-    parser.add_argument("--eval-runs", type=int, default=1)
-    parser.add_argument("--eval-epochs", type=int, default=100)
+    parser.add_argument("--eval-runs", type=int, default=EVAL_RUNS)
+    parser.add_argument("--eval-epochs", type=int, default=DM["eval_epochs"])
+    parser.add_argument("--eval-augment", default=DM["eval_augment"], choices=["dsa", "none"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--smoke", action="store_true", help="tiny settings, to check it runs")
     args = parser.parse_args(argv)
     if args.smoke:
         args.n_train, args.n_test, args.n_iter, args.eval_epochs = 600, 50, 2, 1
-        args.net_width = 8
-    start = time.perf_counter()
-    rows = run(args)
+        args.net_width, args.eval_runs = 8, 1
+    if args.eval_augment == "none":
+        args.eval_augment = None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "noisy_groups_smoke" if args.smoke else "noisy_groups"
+    path = out / f"{name}.json"
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "smoke")}
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    before = saved.get("wall_seconds", 0.0) if saved.get("settings") == settings else 0.0
+    start = time.perf_counter() - before
+    rows = run(args, path, settings, start)
     meta = {
         "variant": args.variant,
         "command": "python benchmarks/noisy_groups.py " + " ".join(argv or sys.argv[1:]),
@@ -171,10 +204,8 @@ def main(argv=None):
         "wall_seconds": time.perf_counter() - start,
         "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "noisy_groups_smoke" if args.smoke else "noisy_groups"
-    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    state = {"settings": settings, "wall_seconds": meta["wall_seconds"], "meta": meta, "rows": rows}
+    path.write_text(json.dumps(state, indent=2) + "\n")
     (out / f"{name}.md").write_text(markdown(rows, meta))
     print(f"wrote {out / name}.json and .md")
     return 0

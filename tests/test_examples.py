@@ -38,6 +38,19 @@ def test_noisy_groups_benchmark_smoke(tmp_path):
     text = (tmp_path / "noisy_groups_smoke.md").read_text()
     assert "COBRA noise 50%" in text and "hidden labels imputed correctly" in text
 
+    # a rerun with the same settings keeps every finished row and fits nothing
+    class Refuses:
+        def __init__(self, **params):
+            pass
+
+        def fit(self, *args, **kwargs):
+            raise AssertionError("a finished row was fitted again")
+
+    bench["main"].__globals__["BarycentricDistiller"] = Refuses
+    assert bench["main"](["--smoke", "--out", str(tmp_path)]) == 0
+    rerun = (tmp_path / "noisy_groups_smoke.md").read_text()
+    assert rerun.split("## Noisy")[1] == text.split("## Noisy")[1]
+
 
 def test_overhead_benchmark_smoke(tmp_path):
     bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "overhead.py"))
