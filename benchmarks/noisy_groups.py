@@ -28,6 +28,7 @@ import numpy as np
 
 from skdistill import BarycentricDistiller
 from skdistill._device import resolve_device
+from skdistill._persistence import write_text_atomic
 from skdistill.benchmark import machine
 from skdistill.benchmark.config import BUDGETS, EVAL_RUNS
 from skdistill.datasets import load_colored_mnist
@@ -40,10 +41,10 @@ KNOWN = (0.75, 0.50, 0.25, 0.10, 0.05)
 DM = BUDGETS[("cmnist", "dm")]
 
 
-def run(args, path, settings, start):
-    """Every row's metrics; rows already in ``path`` for the same settings are kept."""
-    saved = json.loads(path.read_text()) if path.exists() else {}
-    rows = saved.get("rows", []) if saved.get("settings") == settings else []
+def run(args, path, settings, start, rows):
+    """Every row's metrics, after ``rows`` (those of an earlier run with the same settings),
+    written to ``path`` as each one finishes."""
+    rows = list(rows)
     done = {(r["target"], r["labels"]) for r in rows}
     data = load_colored_mnist(args.variant, n_train=args.n_train, n_test=args.n_test)
     X, y, A = data.X_train, data.y_train, data.sensitive_features_train
@@ -58,7 +59,9 @@ def run(args, path, settings, start):
         if (target, labels) in done:
             continue
         folder = (
-            Path(args.out) / "noisy_groups_checkpoints" / f"{target}-{labels}".replace(" ", "-")
+            Path(args.out)
+            / "noisy_groups_checkpoints"
+            / f"{target}-{labels}".replace(" ", "-").replace("%", "")
         )
         distiller = BarycentricDistiller(
             target=target,
@@ -107,7 +110,7 @@ def run(args, path, settings, start):
         }
         rows.append(row)
         state = {"settings": settings, "wall_seconds": time.perf_counter() - start, "rows": rows}
-        path.write_text(json.dumps(state, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(state, indent=2) + "\n")
         print(
             f"{target:8s} {labels:10s} acc {100 * row['accuracy_mean']:5.1f}  "
             f"EOD_M {100 * row['eod_max_mean']:5.1f}"
@@ -194,9 +197,10 @@ def main(argv=None):
     path = out / f"{name}.json"
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "smoke")}
     saved = json.loads(path.read_text()) if path.exists() else {}
-    before = saved.get("wall_seconds", 0.0) if saved.get("settings") == settings else 0.0
-    start = time.perf_counter() - before
-    rows = run(args, path, settings, start)
+    if saved.get("settings") != settings:  # another configuration's rows: start afresh
+        saved = {}
+    start = time.perf_counter() - saved.get("wall_seconds", 0.0)
+    rows = run(args, path, settings, start, saved.get("rows", []))
     meta = {
         "variant": args.variant,
         "command": "python benchmarks/noisy_groups.py " + " ".join(argv or sys.argv[1:]),
@@ -205,7 +209,7 @@ def main(argv=None):
         "settings": ", ".join(f"{k}={v}" for k, v in settings.items()),
     }
     state = {"settings": settings, "wall_seconds": meta["wall_seconds"], "meta": meta, "rows": rows}
-    path.write_text(json.dumps(state, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(state, indent=2) + "\n")
     (out / f"{name}.md").write_text(markdown(rows, meta))
     print(f"wrote {out / name}.json and .md")
     return 0
