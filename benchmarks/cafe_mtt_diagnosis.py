@@ -42,7 +42,7 @@ from skdistill.benchmark.runner import Runner
 from skdistill.datasets._colors import COLOR_NAMES, PALETTE
 from skdistill.evaluation import evaluate_synthetic
 from skdistill.methods import load_experts
-from skdistill.methods._experts import ExpertNetwork
+from skdistill.methods._experts import ExpertNetwork, parameter_splitter
 from skdistill.metrics import class_gaps, equalized_odds_difference, recall_by_group
 
 DATASET = "cmnist-bg"
@@ -137,10 +137,7 @@ def diagnose(runner, task, data, record, majority):
 
 def checkpoint_scores(network, flat, x_test, data) -> dict:
     """Test accuracy and EOD_M of ``network`` with the flat parameter vector ``flat``."""
-    names = [n for n, _ in network.named_parameters()]
-    shapes = [tuple(p.shape) for p in network.parameters()]
-    sizes = [int(np.prod(s)) for s in shapes]
-    params = {n: p.view(s) for n, p, s in zip(names, torch.split(flat.float(), sizes), shapes)}
+    params = parameter_splitter(network)(flat.float())
     with torch.no_grad():
         logits = torch.cat(
             [torch.func.functional_call(network, params, (b,)) for b in x_test.split(1000)]

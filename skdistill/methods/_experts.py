@@ -17,6 +17,7 @@ versions — and the file's SHA-256, verified at every load.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -232,6 +233,22 @@ class ExpertNetwork:
 def flat_parameters(network) -> torch.Tensor:
     """The parameters of ``network`` as one detached float32 CPU vector."""
     return torch.cat([p.detach().reshape(-1) for p in network.parameters()]).float().cpu()
+
+
+def parameter_splitter(network):
+    """The inverse of :func:`flat_parameters` for ``network``'s layout.
+
+    Returns a function that views a flat parameter vector as ``{name: tensor}``, for
+    ``torch.func.functional_call``.
+    """
+    names = [n for n, _ in network.named_parameters()]
+    shapes = [tuple(p.shape) for p in network.parameters()]
+    numels = [math.prod(s) for s in shapes]
+
+    def split(w):
+        return {n: p.view(s) for n, p, s in zip(names, torch.split(w, numels), shapes)}
+
+    return split
 
 
 # ---------------------------------------------------------------------------- buffers

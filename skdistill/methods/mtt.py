@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,6 +15,7 @@ from ._experts import (
     ExpertNetwork,
     ExpertTraining,
     buffer_keys,
+    parameter_splitter,
     resolve_buffers,
 )
 
@@ -81,19 +80,18 @@ def check_settings(net_norm, sample_weight):
         raise ValueError(MSG_SAMPLE_WEIGHT)
 
 
-def _gradient_fn(network, names, shapes, labels, steps, augment):
+def _gradient_fn(network, split, labels, steps, augment):
     """``gradient(w, x, i, create_graph)``: the student's loss gradient at step ``i``.
 
-    ``w`` is the flat parameter vector, ``x`` the synthetic set; step ``i`` trains on the
-    samples ``steps[i][0]`` augmented with the drawn parameters ``steps[i][1]``.
+    ``w`` is the flat parameter vector (``split`` views it as the network's parameters), ``x``
+    the synthetic set; step ``i`` trains on the samples ``steps[i][0]`` augmented with the
+    drawn parameters ``steps[i][1]``.
     """
-    numels = [math.prod(s) for s in shapes]
 
     def gradient(w, x, i, create_graph):
         idx, aug = steps[i]
         batch = x[idx] if aug is None else augment.apply(x[idx], aug)
-        params = {n: p.view(s) for n, p, s in zip(names, torch.split(w, numels), shapes)}
-        loss = F.cross_entropy(functional_call(network, params, (batch,)), labels[idx])
+        loss = F.cross_entropy(functional_call(network, split(w), (batch,)), labels[idx])
         return torch.autograd.grad(loss, w, create_graph=create_graph)[0]
 
     return gradient
@@ -268,8 +266,7 @@ class TrajectoryMatching(Method):
         )
         self.network = self.expert_network.build().to(device)
         self.network.requires_grad_(False)  # the student's parameters come from the experts
-        self.names = [n for n, _ in self.network.named_parameters()]
-        self.shapes = [tuple(p.shape) for p in self.network.parameters()]
+        self.split = parameter_splitter(self.network)
         self.syn_lr = torch.tensor(float(lr_init), dtype=torch.float64, device=device)
         self.syn_lr.requires_grad_(True)
         self.lr_optimizer = torch.optim.SGD([self.syn_lr], lr=lr_lr, momentum=0.5)
@@ -417,7 +414,7 @@ class TrajectoryMatching(Method):
         n_classes = synthetic.shape[0] // ipc
         labels = torch.arange(n_classes, device=synthetic.device).repeat_interleave(ipc)
         steps = self._steps(synthetic.shape[0], synthetic.shape[-2:])
-        gradient = _gradient_fn(self.network, self.names, self.shapes, labels, steps, self.augment)
+        gradient = _gradient_fn(self.network, self.split, labels, steps, self.augment)
         self.syn_lr.grad = None
         total = torch.zeros((), dtype=synthetic.dtype, device=synthetic.device)
         for k in np.flatnonzero(plan.loss_weights):
