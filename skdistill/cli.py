@@ -231,7 +231,8 @@ def _add_benchmark(sub):
         choices=list(PRESETS),
         help="named configuration (default: %(default)s, the committed CPU table; inits: "
         "Colored MNIST BG, DM, every target from both starts; cafe-mtt: Colored MNIST BG, CAFE "
-        "and MTT, vanilla/FairDD/COBRA (no FairDD-MTT); all CPU-sized but paper: the "
+        "and MTT, vanilla/FairDD/COBRA (no FairDD-MTT); gradient-matching: Colored MNIST BG, DC "
+        "and IDC, vanilla/FairDD/COBRA; all CPU-sized but paper: the "
         "COBRA paper's Table 1 at its authors' budgets, on the datasets under --data-root, "
         "for a GPU)",
     )

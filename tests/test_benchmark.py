@@ -307,6 +307,31 @@ def test_skip_leaves_method_target_pairs_out_of_the_plan():
         make_config(skip=["mtt-fairdd"])
 
 
+def test_gradient_matching_preset_shares_the_embedded_presets_dc_cells(tmp_path):
+    # same keys and same cached-set digests: a folder holding one preset's DC sets and
+    # records lets the other skip them
+    from skdistill.benchmark.runner import Runner
+
+    def dc_cells(preset):
+        config = make_config(preset)
+        runner = Runner(config, tmp_path / preset, log=lambda line: None)
+        cells = {}
+        for (name, _, _), tasks in plan(config).items():
+            for t in tasks:
+                if name == "cmnist-bg" and t["kind"] == "distilled" and t["method"] == "dc":
+                    args = t["method"], t["target"], t["ipc"], t["seed"], t.get("params", {})
+                    cells[task_key(t)] = runner.distiller_kwargs(name, *args)[1]
+        return cells
+
+    shared = dc_cells("gradient-matching")
+    assert len(shared) == 9  # 3 targets x 3 seeds
+    assert shared == dc_cells("embedded")
+    methods = {
+        t.get("method") for tasks in plan(make_config("gradient-matching")).values() for t in tasks
+    }
+    assert methods == {None, "dc", "idc"}  # with FULL and RANDOM
+
+
 def test_a_list_of_seeds_runs_just_those_cells_of_the_full_plan():
     def keys(config, seed):
         tasks = [t for cells in plan(config).values() for t in cells]

@@ -163,6 +163,16 @@ PRESETS = {
         baselines=["full", "random"],
         skip=["mtt/fairdd"],
     ),
+    # DC and IDC on Colored MNIST BG at their CPU-sized budgets, every target from the
+    # references' start: DC's sets are the embedded preset's (one cache serves both)
+    "gradient-matching": dict(
+        datasets=["cmnist-bg"],
+        methods=["dc", "idc"],
+        targets=["vanilla", "fairdd", "cobra"],
+        ipc=[10],
+        seeds=3,
+        baselines=["full", "random"],
+    ),
     "inits": dict(
         datasets=["cmnist-bg"],
         methods=["dm"],
