@@ -27,6 +27,7 @@ def _demo(args):
         eval_epochs=args.eval_epochs,
         full_epochs=args.full_epochs,
         device=args.device,
+        cache_dir=args.cache,
         log=log,
     )
     print()
@@ -207,6 +208,13 @@ def _add_demo(sub):
     demo.add_argument("--eval-epochs", type=int, help="epochs of each evaluation ConvNet")
     demo.add_argument("--full-epochs", type=int, help="epochs of the full-data ConvNet")
     demo.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
+    demo.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep the synthetic sets in DIR: an interrupted demo resumes its fits, and a set "
+        "made before with the same settings (by the demo, or in skdistill benchmark's "
+        "OUT/cache) is reused",
+    )
     demo.add_argument("--quiet", action="store_true", help="print only the final table")
     demo.set_defaults(func=_demo)
 

@@ -42,6 +42,44 @@ def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     assert imread(tmp_path / "adult_fairness_accuracy.png").std() > 0
 
 
+def test_demo_cache_resumes_and_shares_the_benchmarks_sets(tmp_path, monkeypatch):
+    from skdistill import BarycentricDistiller
+    from skdistill.benchmark import make_config
+    from skdistill.benchmark.demo import DEMO_BUDGETS, demo_config
+    from skdistill.benchmark.runner import Runner
+
+    def demo(out):
+        args = ["demo", "--out", str(out), "--n-iter", "5", "--seeds", "1", "--quiet"]
+        args += ["--targets", "vanilla", "cobra", "--cache", str(tmp_path / "sets")]
+        assert main(args) == 0
+        return pd.read_csv(out / "results.csv", index_col=0)
+
+    first = demo(tmp_path / "a")
+    # vanilla and COBRA from both starts, no checkpoint left behind
+    assert len(list((tmp_path / "sets").glob("*.npz"))) == 4
+    assert not list((tmp_path / "sets").glob("*.ckpt"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached set was distilled again")
+
+    monkeypatch.setattr(BarycentricDistiller, "fit", refuse)
+    pd.testing.assert_frame_equal(demo(tmp_path / "b"), first)
+    # the image demo names a set as the benchmark's cache does for the same settings
+    demo_runner = Runner(
+        demo_config("cmnist-bg", "dm", ["cobra"]),
+        tmp_path,
+        print,
+        budgets=DEMO_BUDGETS,
+        persistent=False,
+        cache_dir=tmp_path / "sets",
+    )
+    bench_runner = Runner(make_config("inits"), tmp_path / "bench", print)
+    cell = ("cmnist-bg", "dm", "cobra", 10, 0, {"init": "random_real"})
+    assert demo_runner.distiller_kwargs(*cell)[1] == bench_runner.distiller_kwargs(*cell)[1]
+    with pytest.raises(ValueError, match="cache_dir"):
+        Runner(make_config("inits"), tmp_path, print, cache_dir=tmp_path)
+
+
 def test_image_demo_at_reduced_settings(tmp_path, capsys):
     code = main(
         [

@@ -2,8 +2,8 @@
 
 The demo is a small configuration of the benchmark harness: its rows (:data:`DEMO_ROWS`)
 are planned by :func:`~skdistill.benchmark.plan.plan_tasks` and run by the harness's
-:class:`~skdistill.benchmark.runner.Runner` (in memory, without a cache), with the demo's
-own budgets (:data:`DEMO_BUDGETS`) and report.
+:class:`~skdistill.benchmark.runner.Runner` (its synthetic sets in memory, or in a cache
+folder), with the demo's own budgets (:data:`DEMO_BUDGETS`) and report.
 """
 
 from __future__ import annotations
@@ -191,6 +191,7 @@ def run_demo(
     eval_epochs=None,
     full_epochs=None,
     device="auto",
+    cache_dir=None,
     log=print,
 ):
     """Distil ``dataset`` with each target, evaluate, and write a report and figures.
@@ -213,6 +214,11 @@ def run_demo(
         epochs, epochs of the full-data model).
     device : str, default="auto"
         Device for distillation and torch evaluation.
+    cache_dir : str or Path, default=None
+        Folder that keeps the synthetic sets, each fit checkpointed there: an interrupted
+        demo resumes, and a set made before with the same settings (by the demo, or by
+        ``skdistill benchmark``, whose ``OUT/cache`` names its sets alike) is read back
+        instead of distilled again. By default the sets live in memory for this run only.
     log : callable, default=print
         Receives progress lines; pass ``lambda *a: None`` for silence.
 
@@ -239,7 +245,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     data = _load(dataset)
-    runner = Runner(config, out, log, budgets=DEMO_BUDGETS, persistent=False)
+    runner = Runner(config, out, log, budgets=DEMO_BUDGETS, persistent=False, cache_dir=cache_dir)
     runs, curves = _run_rows(runner, data, dataset, log)
     table = _summarise(runs)
     formatted = format_table(table)

@@ -68,14 +68,22 @@ class Runner:
     persistent : bool, default=True
         Keep synthetic sets in ``out/cache`` (their fits checkpointed there) and records in
         ``out/results.json``, so that a rerun resumes; otherwise synthetic sets are kept in
-        memory for this run only.
+        memory for this run only (or in ``cache_dir``).
+    cache_dir : str or Path, default=None
+        With ``persistent=False``: a folder that keeps the synthetic sets (their fits
+        checkpointed there) but no records, so that an interrupted run resumes its fits and
+        a set made before with the same settings is reused. Its files are named as in
+        ``out/cache`` of a persistent run.
     """
 
-    def __init__(self, config, out, log, *, budgets=None, persistent=True):
+    def __init__(self, config, out, log, *, budgets=None, persistent=True, cache_dir=None):
         self.config = config
         self.out = Path(out)
         self.budgets = BUDGETS if budgets is None else budgets
+        if persistent and cache_dir is not None:
+            raise ValueError("cache_dir is for persistent=False: a persistent run caches in out")
         self.cache = self.out / "cache" if persistent else None
+        self.cache = Path(cache_dir) if cache_dir is not None else self.cache
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
         self.memory = {}  # digest -> synthetic set, without a cache folder
