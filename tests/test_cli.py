@@ -31,7 +31,7 @@ def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in ("full", "random", "vanilla", "cobra", "EOD_M (fairlearn)", "accuracy %"):
         assert name in out
-    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    table = pd.read_csv(tmp_path / "adult_results.csv", index_col=0)
     assert list(table.index) == ROWS
     assert (table["eod_max_mean"] - table["eod_max_fairlearn_mean"]).abs().max() < 1e-9
     assert (table.loc[ROWS[2:], "n_runs"] == 2).all()
@@ -40,6 +40,21 @@ def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     assert "| cobra |" in report and "adult_fairness_accuracy.png" in report
     assert "init='random_real'" in report and "| cobra, balanced init |" in report
     assert imread(tmp_path / "adult_fairness_accuracy.png").std() > 0
+
+
+def test_demos_of_other_datasets_share_a_folder_without_overwriting(tmp_path):
+    args = ["demo", "--out", str(tmp_path), "--n-iter", "1", "--seeds", "1", "--quiet"]
+    args += ["--targets", "vanilla"]
+    assert main([*args, "--dataset", "adult"]) == 0
+    assert main([*args, "--dataset", "adult-sexrace"]) == 0
+    adult = pd.read_csv(tmp_path / "adult_results.csv", index_col=0)
+    sexrace = pd.read_csv(tmp_path / "adult-sexrace_results.csv", index_col=0)
+    # the same data, other groups: the same accuracy, other gaps
+    assert adult.loc["full", "accuracy_mean"] == sexrace.loc["full", "accuracy_mean"]
+    assert adult.loc["full", "eod_max_mean"] != sexrace.loc["full", "eod_max_mean"]
+    assert len(pd.read_csv(tmp_path / "adult_runs.csv")) == len(
+        pd.read_csv(tmp_path / "adult-sexrace_runs.csv")
+    )
 
 
 def test_demo_cache_resumes_and_shares_the_benchmarks_sets(tmp_path, monkeypatch):
@@ -52,7 +67,7 @@ def test_demo_cache_resumes_and_shares_the_benchmarks_sets(tmp_path, monkeypatch
         args = ["demo", "--out", str(out), "--n-iter", "5", "--seeds", "1", "--quiet"]
         args += ["--targets", "vanilla", "cobra", "--cache", str(tmp_path / "sets")]
         assert main(args) == 0
-        return pd.read_csv(out / "results.csv", index_col=0)
+        return pd.read_csv(out / "adult_results.csv", index_col=0)
 
     first = demo(tmp_path / "a")
     # vanilla and COBRA from both starts, no checkpoint left behind
@@ -108,7 +123,7 @@ def test_image_demo_at_reduced_settings(tmp_path, capsys):
     grid = imread(tmp_path / "cmnist-bg_synthetic.png")
     assert grid.shape[1] > grid.shape[0] and grid.std() > 0
     assert imread(tmp_path / "cmnist-bg_full_training.png").std() > 0
-    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    table = pd.read_csv(tmp_path / "cmnist-bg_results.csv", index_col=0)
     assert list(table.index) == ROWS
 
 
@@ -122,7 +137,7 @@ def test_gradient_matching_demos_at_reduced_settings(tmp_path, capsys, dataset, 
     args += ["--n-iter", "1", "--seeds", "1", "--eval-runs", "1", "--eval-epochs", "1"]
     args += ["--full-epochs", "1", "--targets", "vanilla", "cobra", "--quiet"]
     assert main(args) == 0
-    table = pd.read_csv(tmp_path / f"results_{method}.csv", index_col=0)
+    table = pd.read_csv(tmp_path / f"{dataset}_{method}_results.csv", index_col=0)
     assert list(table.index) == ROWS
     report = (tmp_path / f"{dataset}_{method}_report.md").read_text()
     assert f"method={method}" in report
@@ -145,7 +160,7 @@ def test_console_script_and_module_entry_point():
 def test_image_demo_cobra_is_fairer_than_vanilla(tmp_path):
     """The acceptance run of the image demo at its default settings (about 10 minutes)."""
     assert main(["demo", "--dataset", "cmnist-bg", "--out", str(tmp_path), "--quiet"]) == 0
-    table = pd.read_csv(tmp_path / "results.csv", index_col=0)
+    table = pd.read_csv(tmp_path / "cmnist-bg_results.csv", index_col=0)
     assert table.loc["cobra", "eod_max_mean"] <= table.loc["vanilla", "eod_max_mean"] - 0.30
     assert table.loc["cobra", "accuracy_mean"] >= table.loc["vanilla", "accuracy_mean"]
 
@@ -156,6 +171,6 @@ def test_gradient_matching_demo_cobra_is_fairer_than_vanilla(tmp_path, method):
     """The acceptance run of DC and IDC on Colored MNIST (BG) at the demo settings."""
     args = ["demo", "--dataset", "cmnist-bg", "--method", method, "--out", str(tmp_path)]
     assert main([*args, "--targets", "vanilla", "cobra", "--quiet"]) == 0
-    table = pd.read_csv(tmp_path / f"results_{method}.csv", index_col=0)
+    table = pd.read_csv(tmp_path / f"cmnist-bg_{method}_results.csv", index_col=0)
     assert table.loc["cobra", "eod_max_mean"] < table.loc["vanilla", "eod_max_mean"]
     assert table.loc["cobra", "accuracy_mean"] >= table.loc["vanilla", "accuracy_mean"]

@@ -205,7 +205,9 @@ def run_demo(
         Matching method, a name of :data:`skdistill.methods.METHODS` (``"idc"`` needs
         images), with the budgets of :data:`DEMO_BUDGETS`.
     out_dir : str or Path, default="skdistill-demo"
-        Folder for ``report.md``, ``results.csv`` and the PNG figures.
+        Folder for ``<stem>_report.md``, ``<stem>_results.csv`` (the table),
+        ``<stem>_runs.csv`` (every evaluation run) and the PNG figures, where ``stem`` is
+        the dataset's name, followed by ``_<method>`` for a method other than DM.
     targets : sequence of str
         Targets to compare, names of :data:`skdistill.targets.TARGETS`.
     n_iter, seeds, eval_runs, eval_epochs, full_epochs : int or None
@@ -255,9 +257,9 @@ def run_demo(
     seconds = time.perf_counter() - start
     settings = _settings(runner, dataset, method)
     report = _write_report(stem, method, data, settings, formatted, figures, out, seconds)
-    suffix = "" if method == DEFAULT_METHOD else f"_{method}"
-    runs.to_csv(out / f"runs{suffix}.csv", index=False)
-    table.to_csv(out / f"results{suffix}.csv")
+    # named like the report: demos of other datasets or methods share a folder
+    runs.to_csv(out / f"{stem}_runs.csv", index=False)
+    table.to_csv(out / f"{stem}_results.csv")
     return Bunch(
         table=table, formatted=formatted, runs=runs, report=report, figures=figures, seconds=seconds
     )
