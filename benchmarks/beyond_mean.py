@@ -24,7 +24,9 @@ models trained from scratch (ConvNets with DSA for 300 epochs on images, CPU-siz
 regression on Adult) with every criterion of :func:`skdistill.metrics.fairness_report`.
 Resumable: each cell (dataset, row, seed) is appended to ``--out/results.json`` as it
 completes and long fits checkpoint in ``--out/checkpoints/``; ``--report`` writes
-``beyond_mean.md`` and ``beyond_mean.png``.
+``beyond_mean.md`` and ``beyond_mean.png``. ``--only-seeds K`` runs just seed K's cells (one
+process per core or machine, each with its own ``--out``); their ``results.json`` cells, keyed
+by (dataset, row, seed), are then put together into one file before ``--report``.
 
     python benchmarks/beyond_mean.py --datasets adult-sexrace --seeds 3
     python benchmarks/beyond_mean.py --datasets cmnist-bg --seeds 3
@@ -171,7 +173,7 @@ def run(args):
     done = {(c["dataset"], c["row"], c["seed"]) for c in store["cells"]}
     for dataset in args.datasets:
         data = load_benchmark_dataset(dataset)
-        for seed in range(args.seeds):
+        for seed in args.only_seeds or range(args.seeds):
             for row in args.rows:
                 if (dataset, row, seed) in done:
                     continue
@@ -275,14 +277,25 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--only-seeds",
+        type=int,
+        nargs="+",
+        metavar="K",
+        help="run just these seeds' cells, each below --seeds (e.g. one process per seed, "
+        "each with its own --out; their results.json cells are put together afterwards)",
+    )
     parser.add_argument("--ipc", type=int, default=10)
     parser.add_argument("--eval-runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
     args = parser.parse_args(argv)
+    if args.only_seeds and not all(0 <= k < args.seeds for k in args.only_seeds):
+        parser.error(f"--only-seeds takes seeds from 0 to {args.seeds - 1} (--seeds {args.seeds})")
     if args.smoke:
-        args.seeds, args.eval_runs, args.ipc = 1, 1, 2
+        args.eval_runs, args.ipc = 1, 2
+        args.seeds = args.seeds if args.only_seeds else 1
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report:
         run(args)

@@ -52,6 +52,19 @@ def test_noisy_groups_benchmark_smoke(tmp_path):
     assert rerun.split("## Noisy")[1] == text.split("## Noisy")[1]
 
 
+def test_beyond_mean_benchmark_runs_just_the_seeds_it_is_given(tmp_path):
+    import json
+
+    bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "beyond_mean.py"))
+    args = ["--smoke", "--datasets", "adult-sexrace", "--rows", "vanilla", "--out", str(tmp_path)]
+    bench["main"]([*args, "--only-seeds", "1"])
+    cells = json.loads((tmp_path / "results.json").read_text())["cells"]
+    assert [(c["row"], c["seed"]) for c in cells] == [("vanilla", 1)]
+    assert "vanilla" in (tmp_path / "beyond_mean.md").read_text()
+    with pytest.raises(SystemExit):
+        bench["main"]([*args, "--only-seeds", "3"])  # --seeds is 3: seeds 0 to 2
+
+
 def test_overhead_benchmark_smoke(tmp_path):
     bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "overhead.py"))
     args = ["--shape", "cpu", "--methods", "dc", "--groups", "2", "--warmup", "1"]
