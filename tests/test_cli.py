@@ -39,6 +39,9 @@ def test_adult_demo_at_reduced_settings(tmp_path, capsys):
     report = (tmp_path / "adult_report.md").read_text()
     assert "| cobra |" in report and "adult_fairness_accuracy.png" in report
     assert "init='random_real'" in report and "| cobra, balanced init |" in report
+    from skdistill._resources import available_cores
+
+    assert f"Each fit ran {available_cores()} CPU thread" in report  # what the numbers depend on
     assert imread(tmp_path / "adult_fairness_accuracy.png").std() > 0
 
 

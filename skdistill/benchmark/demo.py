@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 from sklearn.utils import Bunch
 
+from .._resources import resolve_threads
 from ..methods import METHODS
 from ..targets import TARGETS
-from .config import CMNIST_EVAL, DISTILLER_KEYS, make_config
+from .config import BENCH_THREADS, CMNIST_EVAL, DISTILLER_KEYS, make_config
 from .data import data_size, load_benchmark_dataset
 from .figures import (
     fairness_figure,
@@ -352,6 +353,11 @@ def _figures(stem, data, table, sets, out, curves=None, dpi=120):
     return figures
 
 
+def _threads():
+    n = resolve_threads(BENCH_THREADS)
+    return f"{n} CPU thread{'s' if n > 1 else ''} (every core this process may use)"
+
+
 def _write_report(stem, method, data, settings, formatted, figures, out, seconds):
     settings = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
     lines = [
@@ -375,7 +381,8 @@ def _write_report(stem, method, data, settings, formatted, figures, out, seconds
         "",
         markdown_table(formatted),
         "",
-        f"Wall time: {seconds:.0f} s.",
+        f"Wall time: {seconds:.0f} s. Each fit ran {_threads()}; the numbers can depend on the "
+        "thread count (the order of floating-point sums), not on the load.",
         "",
     ]
     lines += [f"![{p.stem}]({p.name})" for p in figures]
