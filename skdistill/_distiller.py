@@ -127,7 +127,9 @@ class BarycentricDistiller(BaseSampler):
     absent_cells_ : list of tuple
         ``(class, group)`` pairs with no training sample; they are skipped for that class.
     n_iter_, fit_time_ : int, float
-        Iterations completed; wall-clock seconds of the optimisation.
+        Iterations completed; wall-clock seconds of the optimisation that made the set,
+        over every call (a fit resumed from a checkpoint, or continued by ``partial_fit``,
+        counts the seconds of the earlier calls up to their last logged iteration).
     history_ : DataFrame
         Loss and elapsed seconds per iteration.
     synthetic_lr_ : float
@@ -386,11 +388,13 @@ class BarycentricDistiller(BaseSampler):
             engine.load_state_dict(state)
         # the estimator changes from here on, never before
         vars(self).update(data_attributes(plan.data, engine.sampler.index, imputation))
+        # a resumed or continued optimisation counts the seconds of the calls before this one
+        earlier = engine.history["seconds"][-1] if engine.history["seconds"] else 0.0
         start = time.perf_counter()
         try:
             engine.run(plan.n_iter, callbacks + plan.callbacks)
         finally:
-            seconds = time.perf_counter() - start
+            seconds = earlier + time.perf_counter() - start
             params = run_params(self)
             vars(self).update(
                 result_attributes(engine, plan.data, self.classes_, self.ipc, seconds, params)

@@ -54,6 +54,8 @@ def test_resumed_run_equals_an_uninterrupted_run(tabular, tmp_path, monkeypatch)
     np.testing.assert_array_equal(resumed.X_synthetic_, full.X_synthetic_)
     np.testing.assert_array_equal(resumed.history_.loss, full.history_.loss)
     assert resumed.n_iter_ == 6
+    # the fit time counts the interrupted call's iterations too, as the history does
+    assert resumed.fit_time_ >= resumed.history_["seconds"].iloc[-1]
 
 
 def test_resume_extends_a_finished_run(images, tmp_path):
