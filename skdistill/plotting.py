@@ -82,11 +82,25 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     ax.set_xlabel("EOD_M (points, lower is fairer)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    # beside the axes: inside, it would hide the points or their labels
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     if title:
-        ax.set_title(title)
+        ax.set_title(_wrapped_title(ax, title))
     _place_labels(ax, labels)
     return ax
+
+
+def _wrapped_title(ax, title):
+    """``title`` broken into lines that fit the axes' width (at the title's font size)."""
+    import textwrap
+
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=rcParams["axes.titlesize"]).get_size_in_points()
+    width = ax.get_position().width * ax.figure.get_figwidth() * 72  # points
+    # about 0.6 em per character in the default sans-serif font
+    return "\n".join(textwrap.wrap(title, max(20, int(width / (0.6 * size)))))
 
 
 #: Label offsets (points from the marker) tried in turn: right of it, then alternately

@@ -47,6 +47,21 @@ def test_metric_curves_draw_one_panel_per_metric():
         plot_metric_curves(frame, x="iteration", metrics=("eod_max", "recall"))
 
 
+def test_fairness_accuracy_long_title_stays_inside_the_figure():
+    table = pd.DataFrame(
+        {"accuracy_mean": [0.8, 0.7], "accuracy_std": [0.0, 0.0]}
+        | {"eod_max_mean": [0.2, 0.5], "eod_max_std": [0.0, 0.0]},
+        index=["cobra", "vanilla"],
+    )
+    title = "Colored MNIST (BG), ConvNet trained with DSA on the distilled images, seed 0"
+    ax = plot_fairness_accuracy(table, title=title)
+    canvas = FigureCanvasAgg(ax.figure)
+    canvas.draw()
+    box = ax.title.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= ax.figure.bbox.width
+    assert ax.get_title().replace("\n", " ") == title  # every word kept
+
+
 def test_fairness_accuracy_labels_of_close_points_do_not_overlap():
     table = pd.DataFrame(
         {

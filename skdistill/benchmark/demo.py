@@ -273,6 +273,7 @@ def _load(dataset):
         if not data.image
         else "ConvNet trained with DSA on the distilled images"
     )
+    data.dataset_title = data.title  # the data alone: the full-data model's figure
     data.title = f"{data.title}, {model}"
     return data
 
@@ -345,7 +346,7 @@ def _settings(runner, dataset, method):
 def _figures(stem, data, table, sets, out, curves=None, dpi=120):
     figures = []
     if curves:
-        title = f"{data.title}: full-data model"
+        title = f"{data.dataset_title}: ConvNet trained on the full training set"
         training_curves_figure(curves, title, out / f"{stem}_full_training.png", figures, dpi)
     fairness_figure(table, data.title, out / f"{stem}_fairness_accuracy.png", figures, dpi)
     if sets:
