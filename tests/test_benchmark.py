@@ -272,7 +272,7 @@ def test_a_method_without_a_budget_gets_the_fallback_of_its_data_size(toy_regist
 def test_demo_takes_any_registered_method_and_target(toy_registry, tmp_path):
     args = ["demo", "--method", "toy", "--targets", "toy", "--n-iter", "2", "--seeds", "1"]
     assert main([*args, "--out", str(tmp_path), "--quiet"]) == 0
-    table = pd.read_csv(tmp_path / "results_toy.csv", index_col=0)
+    table = pd.read_csv(tmp_path / "adult_toy_results.csv", index_col=0)
     assert list(table.index) == ["full", "random", "toy"]
     assert (
         "method=toy, ipc=10, n_iter=2, batch_real=256"
