@@ -161,7 +161,7 @@ def test_console_script_and_module_entry_point():
 
 @pytest.mark.slow
 def test_image_demo_cobra_is_fairer_than_vanilla(tmp_path):
-    """The acceptance run of the image demo at its default settings (about 10 minutes)."""
+    """The acceptance run of the image demo at its default settings (over 2 hours on one core)."""
     assert main(["demo", "--dataset", "cmnist-bg", "--out", str(tmp_path), "--quiet"]) == 0
     table = pd.read_csv(tmp_path / "cmnist-bg_results.csv", index_col=0)
     assert table.loc["cobra", "eod_max_mean"] <= table.loc["vanilla", "eod_max_mean"] - 0.30
