@@ -82,8 +82,10 @@ class Runner:
         self.budgets = BUDGETS if budgets is None else budgets
         if persistent and cache_dir is not None:
             raise ValueError("cache_dir is for persistent=False: a persistent run caches in out")
-        self.cache = self.out / "cache" if persistent else None
-        self.cache = Path(cache_dir) if cache_dir is not None else self.cache
+        if cache_dir is not None:
+            self.cache = Path(cache_dir)
+        else:
+            self.cache = self.out / "cache" if persistent else None
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
         self.memory = {}  # digest -> synthetic set, without a cache folder
