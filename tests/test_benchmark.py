@@ -19,6 +19,7 @@ from skdistill.benchmark import (
     target_label,
 )
 from skdistill.benchmark.config import FULL_EPOCHS, cell_budget
+from skdistill.benchmark.figures import grid_title
 from skdistill.benchmark.plan import task_key
 from skdistill.cli import main
 from skdistill.methods import METHODS, DistributionMatching
@@ -193,6 +194,8 @@ def test_a_changed_budget_redoes_its_cells_and_replaces_their_records(tmp_path):
     assert again["RANDOM"] == first["RANDOM"]
     text = (out / "results.md").read_text()
     assert '"n_iter": 3' in text
+    # the settings list the budget the run's cells ran with, not every method's and size's
+    assert '"tabular/dm"' in text and '"tabular/dc"' not in text and '"digits/dm"' not in text
 
 
 def test_benchmark_configuration_is_checked(tmp_path):
@@ -396,3 +399,10 @@ def test_a_failing_cell_is_reported_and_the_rest_of_the_plan_runs(monkeypatch, t
     records = json.loads((out / "results.json").read_text())["records"]
     assert [r["entry"] for r in records] == ["RANDOM", "DM · vanilla", "DIVERGING · vanilla"]
     assert "Cells that failed" not in (out / "results.md").read_text()
+
+
+def test_synthetic_grid_titles_name_the_variant_drawn():
+    # In a run of variants (e.g. the two starts of `inits`) the grids show the first one: the
+    # panel says which, so the figure is not read as the other start's sets.
+    assert grid_title("dm", "cobra", "random real init") == "DM · COBRA (random real init)"
+    assert grid_title("dc", "vanilla") == "DC · vanilla"

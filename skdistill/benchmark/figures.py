@@ -99,12 +99,13 @@ def _ipc_figure(rows, dataset, out, figures):
 def _image_figures(runner, out):
     """Synthetic grids (every target, every class) and the t-SNE of learned features.
 
-    Drawn from the sets of the run's first seed and IPC, for the targets its plan holds (a
-    run of other seeds, or a skipped cell, never distils a set only to draw it).
+    Drawn from the sets of the run's first seed, IPC and variant (named in the panel titles),
+    for the targets its plan holds (a run of other seeds, or a skipped cell, never distils a
+    set only to draw it).
     """
     config, figures = runner.config, []
     first_ipc, seed = config["ipc"][0], seed_list(config)[0]
-    params = next(iter((config["variants"] or {"": {}}).values()))
+    variant, params = next(iter((config["variants"] or {"": {}}).items()))
     for dataset in config["datasets"]:
         if data_size(dataset) == "tabular":
             continue
@@ -120,11 +121,21 @@ def _image_figures(runner, out):
             }
             if not sets:
                 continue
-            titled = {f"{method_label(method)} · {target_label(t)}": s for t, s in sets.items()}
+            titled = {grid_title(method, t, variant): s for t, s in sets.items()}
             synthetic_grid(titled, out / f"{dataset}_{method}_synthetic.png", figures)
             if dataset in config["tsne"] and method == config["methods"][0]:
                 figures.append(_tsne_figure(runner, data, dataset, method, sets, out))
     return figures
+
+
+def grid_title(method, target, variant=""):
+    """A synthetic grid's panel title: method, target and, in a run of variants, which one.
+
+    >>> grid_title("dm", "cobra", "random real init")
+    'DM · COBRA (random real init)'
+    """
+    title = f"{method_label(method)} · {target_label(target)}"
+    return f"{title} ({variant})" if variant else title
 
 
 def _tsne_figure(runner, data, dataset, method, sets, out, n_points=600):

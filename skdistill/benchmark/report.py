@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from .config import CRITERIA, FALLBACK_BUDGETS, METRICS, method_label, seed_list, target_label
+from .config import CRITERIA, METRICS, method_label, seed_list, target_label
 from .data import FOLDERS, data_size, is_paper_dataset
 from .paper import TIMING
 from .plan import entry_name
@@ -311,22 +311,12 @@ def _sweep_tables(config, summary):
 
 def _settings(config, summary, runner, info, seconds, command, paper):
     """The Settings section: command, machine, budgets and mean distillation times."""
-    if paper:
-        budgets = {
-            f"paper/{method}": runner.budget(config["datasets"][0], method)
-            for method in config["methods"]
-        }
-    else:
-        # the budget table, then the fallback of a configured method that it does not list
-        table = dict(runner.budgets)
-        for size in dict.fromkeys(map(data_size, config["datasets"])):
-            for method in config["methods"]:
-                if size != "paper" and (size, method) not in table:
-                    table[(size, method)] = FALLBACK_BUDGETS[size]
-        budgets = {
-            f"{size}/{method}": {**budget, **(config["budgets"] or {}).get(size, {})}
-            for (size, method), budget in table.items()
-        }
+    # what the run's cells ran with: per data size (paper datasets share one) and method
+    budgets = {
+        f"{data_size(dataset)}/{method}": runner.budget(dataset, method)
+        for dataset in config["datasets"]
+        for method in config["methods"]
+    }
     lines = ["## Settings", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
