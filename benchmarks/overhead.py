@@ -11,7 +11,7 @@ so neither the timing nor the memory runs include them; MTT's images learn at ra
 of its 1000 (at 1000 some targets' fits on random tensors became non-finite within 20
 iterations; an iteration's arithmetic does not depend on the rate).
 
-Time: one process per (method, G) builds the four distillers on the same data and advances
+Time: one process per (method, G) builds the targets' distillers on the same data and advances
 them **interleaved, iteration by iteration** (the order of the targets rotates every
 iteration), so that drifts of the machine — other processes, clock changes — fall on all
 targets alike; the first ``--warmup`` iterations of each are dropped. Ratios to vanilla are
@@ -22,6 +22,10 @@ Memory: every (method, G, target) runs alone in a fresh process: on CUDA,
 peak resident set during ``fit`` (``ru_maxrss`` after minus before), with glibc told to
 return large blocks to the system at once (``MALLOC_MMAP_THRESHOLD_``) so that the peak
 follows the live tensors rather than the allocator's caching.
+
+``--targets`` chooses the targets (vanilla always among them: the ratios are to it), e.g. the
+distribution-level targets beside COBRA-mean: ``--methods dm cafe --targets vanilla cobra
+wasserstein mmd`` (Wasserstein needs POT).
 
 Shapes: ``paper`` is the COBRA paper's (3x32x32 images, 10 classes, IPC 10, 256 real samples
 per class, ConvNet width 128 / depth 3); ``cpu`` is smaller (16x16 images, width 32, 64 real
@@ -48,6 +52,7 @@ import numpy as np
 
 from skdistill.benchmark import machine
 from skdistill.callbacks import Callback
+from skdistill.targets import TARGETS as TARGET_REGISTRY
 
 SHAPES = {
     "paper": dict(image=32, width=128, depth=3, batch_real=256, per_class=512),
@@ -113,7 +118,7 @@ def method_object(config):
 
 def train_mtt_experts(config):
     """Fit every target once (one iteration) so that the folder holds all its buffers."""
-    for target in TARGETS:
+    for target in config["targets"]:
         distiller, X, y, groups = problem(config, target, 1)
         distiller.fit(X, y, sensitive_features=groups)
 
@@ -169,21 +174,21 @@ class PeakAfterFirstIteration(Callback):
 
 
 def time_worker(config):
-    """Advance the four targets' fits interleaved; print each one's iteration times as JSON.
+    """Advance the targets' fits interleaved; print each one's iteration times as JSON.
 
     Each fit advances by ``partial_fit(n_iter=1)``; a callback times the iteration itself
     (``partial_fit``'s preparation of the data falls outside it).
     """
     n_iter = config["warmup"] + config["iterations"]
     cuda = config["device"].startswith("cuda")
-    fits = {}
-    for target in TARGETS:
+    fits, targets = {}, config["targets"]
+    for target in targets:
         distiller, X, y, groups = problem(config, target, n_iter)
         timer = IterationTimer(cuda)
         fits[target] = (distiller.set_params(callbacks=[timer]), X, y, groups, timer)
     for it in range(n_iter):
-        shift = it % len(TARGETS)
-        for target in TARGETS[shift:] + TARGETS[:shift]:
+        shift = it % len(targets)
+        for target in targets[shift:] + targets[:shift]:
             distiller, X, y, groups, _ = fits[target]
             distiller.partial_fit(X, y, sensitive_features=groups, n_iter=1)
     seconds = {t: fit[-1].seconds_[config["warmup"] :] for t, fit in fits.items()}
@@ -264,6 +269,7 @@ def summarise(records):
     table = []
     for (method, g, target), row in sorted(rows.items()):
         base = rows[(method, g, "vanilla")]
+        cobra = rows.get((method, g, "cobra"))
         mean = float(np.mean(row["seconds"]))
         median = float(np.median(row["seconds"]))
         mem = float(np.max(row["memory"]))
@@ -277,6 +283,7 @@ def summarise(records):
                 "ms_median": 1000 * median,
                 # medians: robust to the occasional slow iteration (garbage collection, the OS)
                 "time_ratio": median / float(np.median(base["seconds"])),
+                "cobra_ratio": median / float(np.median(cobra["seconds"])) if cobra else None,
                 "memory_mb": mem / 2**20,
                 "memory_ratio": mem / max(float(np.max(base["memory"])), 1.0),
                 **_iteration_memory(row, base),
@@ -297,7 +304,7 @@ def _iteration_memory(row, base):
     }
 
 
-def _grid(table, fmt):
+def _grid(table, fmt, targets):
     """The header, then one line per (method, target) with a cell per G (``fmt(record)``)."""
     groups = sorted({r["groups"] for r in table})
     cell = {(r["method"], r["target"], r["groups"]): r for r in table}
@@ -306,7 +313,7 @@ def _grid(table, fmt):
         "|---|---|" + "---|" * len(groups),
     ]
     for method in sorted({r["method"] for r in table}):
-        for target in TARGETS:
+        for target in targets:
             cells = [
                 "-" if (r := cell.get((method, target, g))) is None else fmt(r) for g in groups
             ]
@@ -321,15 +328,21 @@ def markdown(table, meta):
         f"{meta['machine'].get('gpu', meta['machine']['processor'])} "
         f"({meta['machine']['device']}, {meta['machine']['torch_threads']} torch threads); "
         f"{meta['iterations']} timed iterations x {meta['rounds']} round(s) after "
-        f"{meta['warmup']} warm-up iterations, the four targets of a (method, G) interleaved "
+        f"{meta['warmup']} warm-up iterations, the targets of a (method, G) interleaved "
         "iteration by iteration in one process. Cells: mean ± std; the ratio is of medians, "
         "taken in the same process.",
         "",
     ]
-    methods = sorted({r["method"] for r in table})
+    methods, targets = sorted({r["method"] for r in table}), meta["targets"]
     lines += _grid(
-        table, lambda r: f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)"
+        table,
+        lambda r: f"{r['ms_mean']:.1f} ± {r['ms_std']:.1f} ({r['time_ratio']:.2f}x)",
+        targets,
     )
+    beyond = [t for t in targets if t not in TARGETS]
+    if beyond and "cobra" in targets:
+        lines += ["", "Time per iteration over COBRA-mean's (ratio of medians, same process)", ""]
+        lines += _grid(table, lambda r: f"{r['cobra_ratio']:.2f}x", beyond)
     memory_kind = (
         "peak allocated"
         if meta["machine"]["device"].startswith("cuda")
@@ -342,7 +355,7 @@ def markdown(table, meta):
         f"1 + {meta['memory_iterations']} iterations; ratio to vanilla)",
         "",
     ]
-    lines += _grid(table, lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)")
+    lines += _grid(table, lambda r: f"{r['memory_mb']:.0f} ({r['memory_ratio']:.2f}x)", targets)
     if all("iteration_mb" in r for r in table):
         lines += [
             "",
@@ -350,11 +363,14 @@ def markdown(table, meta):
             "memory held when they start: what the target's arithmetic adds; ratio to vanilla)",
             "",
         ]
-        lines += _grid(table, lambda r: f"{r['iteration_mb']:.1f} ({r['iteration_ratio']:.2f}x)")
+        lines += _grid(
+            table, lambda r: f"{r['iteration_mb']:.1f} ({r['iteration_ratio']:.2f}x)", targets
+        )
     worst = {
         (m, t): max(r["time_ratio"] for r in table if r["method"] == m and r["target"] == t)
         for m in methods
-        for t in ("fairdd", "cobra", "uniform")
+        for t in targets
+        if t != "vanilla"
     }
     lines += [
         "",
@@ -377,18 +393,19 @@ def run_cell(args, method, g):
         warmup=args.warmup,
         iterations=args.iterations,
         memory_iterations=args.memory_iterations,
+        targets=args.targets,
     )
     with tempfile.TemporaryDirectory(prefix="overhead-experts-") as experts:
         worker = config  # what the workers get: MTT's also name its expert folder
         if method == "mtt":
             worker = dict(config, expert_dir=experts)
             measure("experts", worker)
-        seconds = {t: [] for t in TARGETS}
+        seconds = {t: [] for t in args.targets}
         for _ in range(args.rounds):
             for target, values in measure("time", worker)["seconds"].items():
                 seconds[target] += values
         records = []
-        for target in TARGETS:
+        for target in args.targets:
             mem = measure("memory", {**worker, "target": target})
             memory = mem["memory_bytes"]
             records.append(
@@ -420,6 +437,13 @@ def main(argv=None):
         "--methods", nargs="+", default=["dm", "dc"], choices=["dm", "dc", "cafe", "mtt"]
     )
     parser.add_argument("--groups", nargs="+", type=int, default=list(GROUPS))
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=list(TARGETS),
+        choices=sorted(TARGET_REGISTRY),
+        help="targets to time (vanilla always among them: ratios are to it)",
+    )
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per target")
     parser.add_argument("--rounds", type=int, default=1, help="timing processes per (method, G)")
@@ -431,6 +455,8 @@ def main(argv=None):
     )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
+    if "vanilla" not in args.targets:
+        parser.error("--targets must include vanilla: every ratio is to vanilla's time")
     if args.time_worker:
         time_worker(json.loads(args.time_worker))
         return 0
@@ -451,6 +477,7 @@ def main(argv=None):
         "warmup": args.warmup,
         "iterations": args.iterations,
         "rounds": args.rounds,
+        "targets": args.targets,
         "memory_iterations": args.memory_iterations,
         "command": "python benchmarks/overhead.py " + " ".join(argv or sys.argv[1:]),
         "wall_seconds": time.perf_counter() - start,
@@ -460,6 +487,8 @@ def main(argv=None):
     stem = f"overhead_{args.shape}_{'cuda' if args.device.startswith('cuda') else 'cpu'}"
     if sorted(args.methods) != ["dc", "dm"]:
         stem += "_" + "_".join(args.methods)
+    if set(args.targets) != set(TARGETS):
+        stem += "_" + "_".join(t for t in args.targets if t != "vanilla")
     (out / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "table": table, "runs": records}, indent=1)
     )

@@ -1,5 +1,6 @@
 """The example notebooks run top to bottom (at reduced settings)."""
 
+import json
 import os
 import runpy
 from pathlib import Path
@@ -74,6 +75,20 @@ def test_overhead_benchmark_smoke(tmp_path):
     for row in ("| DC | vanilla |", "| DC | cobra |", "| DC | fairdd |"):
         assert text.count(row) == 3  # time, memory of the fit, memory of the iterations
     assert "Memory of the fit, MB" in text and "Memory of the iterations, MB" in text
+
+
+def test_overhead_benchmark_times_chosen_targets_against_cobra(tmp_path):
+    bench = runpy.run_path(str(EXAMPLES.parent / "benchmarks" / "overhead.py"))
+    args = ["--shape", "cpu", "--methods", "dm", "--groups", "2", "--warmup", "1"]
+    args += ["--iterations", "1", "--targets", "vanilla", "cobra", "mmd", "--out", str(tmp_path)]
+    assert bench["main"](args) == 0
+    text = (tmp_path / "overhead_cpu_cpu_dm_cobra_mmd.md").read_text()
+    assert text.count("| DM | mmd |") == 4  # time, over COBRA's, memory of the fit and iterations
+    assert "| DM | fairdd |" not in text
+    ratio = json.loads((tmp_path / "overhead_cpu_cpu_dm_cobra_mmd.json").read_text())["table"]
+    assert {r["target"]: r["cobra_ratio"] for r in ratio}["cobra"] == 1.0
+    with pytest.raises(SystemExit):  # the ratios are to vanilla
+        bench["main"](["--targets", "cobra", "mmd", "--out", str(tmp_path)])
 
 
 def test_convergence_study_smoke(tmp_path):
