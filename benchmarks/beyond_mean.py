@@ -229,7 +229,11 @@ def report(args):
         "mean ± std over seeds x evaluation runs, in points. ARI: adjusted Rand index of the "
         "discovered groups against the true ones. Evaluators: ConvNets trained with DSA on "
         "images; logistic regression on tables (deterministic, so a table's evaluation runs "
-        "coincide and its std is the spread over seeds). Command: "
+        "coincide and its std is the spread over seeds). fit s: mean wall time of a fit as it "
+        "ran, beside whatever else the machine ran (the Colored MNIST fits shared its two "
+        "cores with other jobs), so not a cost comparison: for that, time per iteration "
+        "interleaved in one process, see `overhead_cpu_cpu_dm_cafe_cobra_wasserstein_mmd.md`. "
+        "Command: "
         "`python benchmarks/beyond_mean.py` (see its docstring).",
         "",
     ]
