@@ -406,3 +406,21 @@ def test_synthetic_grid_titles_name_the_variant_drawn():
     # panel says which, so the figure is not read as the other start's sets.
     assert grid_title("dm", "cobra", "random real init") == "DM · COBRA (random real init)"
     assert grid_title("dc", "vanilla") == "DC · vanilla"
+
+
+def test_a_rerun_that_computes_nothing_keeps_the_machine_that_made_the_records(tmp_path):
+    config = tiny_german_config(tmp_path / "german.json", methods=["dm"], targets=["cobra"])
+    out = tmp_path / "out"
+    args = ["benchmark", "--config", str(config), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    saved = json.loads((out / "results.json").read_text())
+    saved["machine"]["torch_threads"] = 97  # as if another thread count had made the records
+    (out / "results.json").write_text(json.dumps(saved))
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["machine"]["torch_threads"] == 97
+    assert "(97 torch threads)" in (out / "results.md").read_text()
+    # a run that computes a record states its own machine
+    saved["records"] = saved["records"][1:]
+    (out / "results.json").write_text(json.dumps(saved))
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["machine"]["torch_threads"] != 97

@@ -223,7 +223,7 @@ def write_markdown(
     """``results.md``: the main table per IPC, the sweep tables, settings and figures."""
     empty = pd.DataFrame(columns=["sweep", "ipc", "dataset", "entry", "distil_seconds"])
     summary = summarise(records) if len(records) else empty
-    info = machine(runner.device)
+    info = runner.machine
     paper = config["layout"] == "paper"
     device_name = info.get("gpu", info["processor"]) + f" ({info['device']})"
     lines = _paper_header(config, summary, timing, device_name) if paper else []

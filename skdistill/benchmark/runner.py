@@ -92,11 +92,12 @@ class Runner:
         self.log = log
         self.device = resolve_device(config["device"])
         self.path = self.out / "results.json"
-        self.records, self.seconds = [], 0.0
+        self.records, self.seconds, self.made_on = [], 0.0, None
         if persistent and self.path.exists():
             saved = json.loads(self.path.read_text())
             self.records = saved["records"]
             self.seconds = saved.get("wall_seconds", 0.0)
+            self.made_on = saved.get("machine")
         # a record counts as done under the budget it was made with: another budget redoes it
         self.done = {(r["key"], r.get("budget")) for r in self.records}
         self.extracted = {}  # (dataset, seed) -> RF features, shared by the methods
@@ -120,11 +121,16 @@ class Runner:
         """Whether ``task`` has a record made under its current budget."""
         return (task_key(task), self.stamp(task)) in self.done
 
+    @property
+    def machine(self) -> dict:
+        """The machine that made the newest records (a rerun that computes nothing keeps it)."""
+        return self.made_on or machine(self.device)
+
     def save(self, wall_seconds):
         """Write ``results.json`` (atomically): configuration, machine and every record."""
         payload = {
             "config": self.config,
-            "machine": machine(self.device),
+            "machine": self.machine,
             "wall_seconds": wall_seconds,
             "records": self.records,
         }
@@ -345,6 +351,7 @@ class Runner:
         # a record of an earlier budget is replaced, never kept beside the new one
         self.records = [r for r in self.records if r["key"] != record["key"]] + [record]
         self.done.add((record["key"], record["budget"]))
+        self.made_on = machine(self.device)
 
 
 def _fitted_set(distiller, data, resume=False):
