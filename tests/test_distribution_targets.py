@@ -10,7 +10,7 @@ from conftest import tiny_fit
 
 from skdistill import BarycentricDistiller
 from skdistill._validation import MSG_TARGET_METHOD
-from skdistill.methods import DistributionMatching
+from skdistill.methods import CAFE, DistributionMatching
 from skdistill.targets import PLAN_KINDS, TARGETS, CobraTarget, MMDTarget, VanillaTarget
 from skdistill.targets.wasserstein import MSG_NO_POT
 
@@ -202,3 +202,15 @@ def test_wasserstein_without_pot_names_the_extra(monkeypatch):
     with pytest.raises(ImportError) as info:
         TARGETS["wasserstein"]()
     assert str(info.value) == MSG_NO_POT and "pip install skdistill[ot]" in MSG_NO_POT
+
+
+@pytest.mark.parametrize("name", DISTRIBUTION_TARGETS)
+def test_compose_with_cafe_on_images(name, images):
+    X, y, groups = images
+    a, b = (
+        tiny_fit(X, y, groups, method=CAFE(outer_loop=2, inner_loop=1), target=name) for _ in "ab"
+    )
+    assert np.isfinite(a.history_["loss"]).all() and a.history_["loss"].gt(0).all()
+    start = tiny_fit(X, y, groups, method=CAFE(outer_loop=1), target=name, n_iter=1, lr=1e-12)
+    assert np.abs(a.X_synthetic_ - start.X_synthetic_).max() > 1e-3  # the images moved
+    np.testing.assert_array_equal(a.X_synthetic_, b.X_synthetic_)
