@@ -76,6 +76,8 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
                 xytext=_LABEL_SPOTS[0],
                 fontsize=8,
                 color=color,
+                # a leader line, shown when the label had to move away from its point
+                arrowprops=dict(arrowstyle="-", color=color, lw=0.6, alpha=0.7, shrinkB=4),
             )
         )
     ax.margins(x=0.06, y=0.12)  # room for the labels
@@ -113,8 +115,11 @@ def _place_labels(ax, labels):
     """Move each label, in order, to its first free spot among :data:`_LABEL_SPOTS`.
 
     A spot is free when the label lies inside the axes there and overlaps no label placed
-    before it; a label with no free spot goes back to the first one.
+    before it; a label with no free spot goes back to the first one. A label beside its
+    point hides its leader line; a moved one keeps it, so that it still points at its marker.
     """
+    from matplotlib.text import Text
+
     ax.figure.draw_without_rendering()  # fixes the layout and the axes' limits
     inside = ax.get_window_extent()
     placed = []
@@ -122,7 +127,7 @@ def _place_labels(ax, labels):
         for dx, dy in _LABEL_SPOTS:
             label.xyann = (dx, dy)
             label.set_horizontalalignment("left" if dx > 0 else "right")
-            box = label.get_window_extent()
+            box = Text.get_window_extent(label)  # without its leader line
             fits = inside.x0 <= box.x0 and box.x1 <= inside.x1
             fits = fits and inside.y0 <= box.y0 and box.y1 <= inside.y1
             if fits and not any(box.overlaps(other) for other in placed):
@@ -130,7 +135,8 @@ def _place_labels(ax, labels):
         else:
             label.xyann = _LABEL_SPOTS[0]
             label.set_horizontalalignment("left")
-            box = label.get_window_extent()
+            box = Text.get_window_extent(label)  # without its leader line
+        label.arrow_patch.set_visible(tuple(label.xyann) != _LABEL_SPOTS[0])
         placed.append(box)
 
 

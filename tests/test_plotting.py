@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
+from matplotlib.text import Text
 
 from skdistill.plotting import plot_fairness_accuracy, plot_metric_curves, plot_synthetic_images
 
@@ -76,7 +77,7 @@ def test_fairness_accuracy_labels_of_close_points_do_not_overlap():
     canvas = FigureCanvasAgg(ax.figure)
     canvas.draw()
     renderer = canvas.get_renderer()
-    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    boxes = {t.get_text(): Text.get_window_extent(t, renderer) for t in ax.texts}
     assert set(boxes) == set(table.index)
     names = list(boxes)
     for i, a in enumerate(names):
@@ -102,12 +103,17 @@ def test_fairness_accuracy_labels_of_a_cluster_at_the_top_stay_inside_the_axes()
     canvas.draw()
     renderer = canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
-    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    # the texts' own boxes (an annotation's extent also covers its leader line)
+    boxes = {t.get_text(): Text.get_window_extent(t, renderer) for t in ax.texts}
     for name, box in boxes.items():
         assert inside.y0 <= box.y0 and box.y1 <= inside.y1, name
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             assert not boxes[a].overlaps(boxes[b]), (a, b)
+    # a label moved away from its marker keeps a leader line to it; one beside it has none
+    lines = {t.get_text(): t.arrow_patch.get_visible() for t in ax.texts}
+    moved = {t.get_text(): tuple(t.xyann) != (5, 5) for t in ax.texts}
+    assert lines == moved and any(moved.values()) and not all(moved.values())
 
 
 def test_synthetic_grid_shows_every_class(tmp_path):
