@@ -30,6 +30,17 @@ def _tab10():
     return import_optional("matplotlib", "plot", "skdistill.plotting").colormaps["tab10"]
 
 
+def _entry_color(i):
+    """The colour of the ``i``-th entry of a plot.
+
+    tab10's ten colours, then their lighter tab20 twins: up to 20 entries (a benchmark
+    table's rows) never share one.
+    """
+    tab20 = import_optional("matplotlib", "plot", "skdistill.plotting").colormaps["tab20"]
+    i %= 20
+    return tab20(2 * i) if i < 10 else tab20(2 * (i - 10) + 1)
+
+
 def _new_axes(figsize):
     return new_figure(figsize).add_subplot()
 
@@ -52,12 +63,11 @@ def plot_fairness_accuracy(table: pd.DataFrame, *, ax=None, title=None):
     Axes
     """
     ax = ax if ax is not None else _new_axes((6, 4.5))
-    cmap = _tab10()
     x = 100 * table["eod_max_mean"].to_numpy(dtype=float)
     y = 100 * table["accuracy_mean"].to_numpy(dtype=float)
     labels = []
     for i, (name, row) in enumerate(table.iterrows()):
-        color = cmap(i % 10)
+        color = _entry_color(i)
         ax.errorbar(
             x[i],
             y[i],
@@ -247,7 +257,6 @@ def plot_metric_curves(
     if ax is None:
         fig = new_figure((5 * len(metrics), 4))
         ax = fig.subplots(1, len(metrics), squeeze=False)[0]
-    cmap = _tab10()
     for i, (entry, rows) in enumerate(frame.groupby("entry", sort=False)):
         rows = rows.sort_values(x)
         for panel, metric in zip(ax, metrics):
@@ -257,7 +266,7 @@ def plot_metric_curves(
                 yerr=100 * rows[f"{metric}_std"],
                 marker="o",
                 capsize=3,
-                color=cmap(i % 10),
+                color=_entry_color(i),
                 label=str(entry),
             )
     for panel, metric in zip(ax, metrics):

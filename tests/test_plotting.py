@@ -136,3 +136,25 @@ def test_plots_without_matplotlib_name_the_extra(monkeypatch):
     )
     with pytest.raises(ImportError, match=re.escape('pip install "skdistill[plot]"')):
         plot_fairness_accuracy(table)
+
+
+def test_fairness_accuracy_plot_gives_up_to_20_entries_distinct_colours():
+    # a benchmark table holds more than tab10's ten rows: none may share a colour
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    n = 14
+    table = pd.DataFrame(
+        {
+            "accuracy_mean": np.linspace(0.2, 0.9, n),
+            "accuracy_std": 0.01,
+            "eod_max_mean": np.linspace(1.0, 0.1, n),
+            "eod_max_std": 0.01,
+        },
+        index=[f"entry {i}" for i in range(n)],
+    )
+    ax = plot_fairness_accuracy(table)
+    colours = [to_hex(bar.lines[0].get_color()) for bar in ax.containers]
+    assert len(set(colours)) == n
+    # the first ten keep tab10's colours, as plots of fewer entries have them
+    assert colours[:10] == [to_hex(colormaps["tab10"](i)) for i in range(10)]
