@@ -26,8 +26,8 @@ def new_figure(figsize):
     return figure.Figure(figsize=figsize, layout="constrained")
 
 
-def _tab10():
-    return import_optional("matplotlib", "plot", "skdistill.plotting").colormaps["tab10"]
+def _colormap(name="tab10"):
+    return import_optional("matplotlib", "plot", "skdistill.plotting").colormaps[name]
 
 
 def _entry_color(i):
@@ -36,7 +36,7 @@ def _entry_color(i):
     tab10's ten colours, then their lighter tab20 twins: up to 20 entries (a benchmark
     table's rows) never share one.
     """
-    tab20 = import_optional("matplotlib", "plot", "skdistill.plotting").colormaps["tab20"]
+    tab20 = _colormap("tab20")
     i %= 20
     return tab20(2 * i) if i < 10 else tab20(2 * (i - 10) + 1)
 
@@ -312,7 +312,7 @@ def plot_embedding(features, y, sensitive_features, *, axes=None, title=None, ra
         axes = fig.subplots(1, 2)
     for panel, values, name in zip(axes, (y, sensitive_features), ("class", "group")):
         values = np.asarray(values)
-        cmap = _tab10()
+        cmap = _colormap()
         for i, v in enumerate(np.unique(values)):
             keep = values == v
             panel.scatter(*points[keep].T, s=6, color=cmap(i % 10), label=str(v))
