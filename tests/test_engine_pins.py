@@ -1,11 +1,25 @@
 """Pinned synthetic sets: a refactoring of the fit must change no result.
 
-Every case fixes every parameter and the seed; the SHA-256 of the synthetic set's float bytes
-and of the loss history were recorded before the fit loop moved into its engine. A change of
-these checksums is a change of results, to be justified, never silently re-pinned.
+Every case fixes every parameter and the seed. ``engine_pins.npz`` holds, per case, the
+synthetic set and the loss history the fit gave when it was pinned; a fit must reproduce both
+to within ``RTOL`` of the largest pinned value.
+
+Why a tolerance rather than checksums of the bytes: the same code, seed and torch give other
+float bits on another CPU (oneDNN and ATen pick their kernels by instruction set, and so sum in
+another order). The cases were first pinned as SHA-256 checksums, recorded before the fit loop
+moved into its engine; on the machine they were recorded on, the engine reproduced them bit for
+bit. On an AMD EPYC machine with AVX2 the same commit gave other checksums for DC and IDC on
+images. Its values are the ones stored here. On that machine, forcing ATen's default kernels or
+oneDNN's SSE4.1 ones moves them by at most 1e-5 of the largest value (MTT, the deepest unroll;
+DC and IDC about 1e-7). ``RTOL`` leaves ten times that. A real change of results moves them by
+far more (one step fewer: 0.7 to 2.8 % of the largest value; another seed: 64 to 95 %), which
+``test_the_tolerance_catches_a_change`` checks. A change beyond the tolerance is a change of
+results, to be justified, never silently re-pinned: ``python tests/test_engine_pins.py --record``
+rewrites the file, and the diff shows it.
 """
 
-import hashlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,40 +155,6 @@ CASES.update(EXTRA)
 CASES.update(CAFE_CASES)
 CASES.update(MTT_CASES)
 
-PINS = {
-    "dc-cobra-images": ("50a756b045fc03344b1c08db", "646544758b00c3223dc9d176"),
-    "dc-cobra-images-batchnorm": ("5cfa62b2b5b50af9e6555ae9", "68f295309c95e28847ecd3ac"),
-    "dc-cobra-tabular": ("132dd87f96fcbbf8527acb81", "f67d4db92c17b9b97abcbd7a"),
-    "dc-fairdd-images": ("02a63b255923a1b08842bfd7", "e777a675a8977c2c870546bd"),
-    "dc-fairdd-tabular": ("ab124a59d7f666f94ad58e8a", "caf51a9a611ebf1437475ab1"),
-    "dc-vanilla-images": ("fd97b11bdb8ba6a1479d4c84", "13ea73c8bffbb646c76f0e45"),
-    "dc-vanilla-tabular": ("f91658447af5f84e021a861e", "46b7b276aac1c7bfd9e3dd59"),
-    "dm-cobra-images": ("eddbd9b982f21adc45fde2ec", "0b34a81c6c65da230e71f974"),
-    "dm-cobra-images-dsa": ("1375554cd6dac1bc44e768df", "36b4871dc0b49f9a318b4773"),
-    "dm-cobra-tabular": ("80663222ed52a50bfc01ef2e", "9358a2da4334ce15db0ac5d0"),
-    "dm-cobra_l2-tabular": ("71ad719bf4f9ab6692165b5b", "476acabcc20415c96dd6915a"),
-    "dm-fairdd-images": ("5ddaefd8aab72cdd28185ca0", "39c9776dfe5e71b64036bc0b"),
-    "dm-fairdd-images-warmup": ("17490c264fde860dc6f687e3", "a58ed3eea445d6c461ce361f"),
-    "dm-fairdd-tabular": ("3ca53f7e25536f66c0c34d52", "1bcc897489969d2b6ac35f3e"),
-    "dm-vanilla-images": ("157d82c46990373c23dc763e", "d10dc4fb8405f89a045c0de9"),
-    "dm-vanilla-tabular": ("7907e4da27c41e50cf76eace", "b918b2b293580e8c8dde0544"),
-    "idc-cobra-images": ("46acb255fb235d4040f14228", "e594153eb83bf4840a6d3926"),
-    "idc-fairdd-images": ("529e3518bc597ddc1a3a5e9c", "a2224e69fc5215e8f642f134"),
-    "dm-mmd-tabular": ("6318e20148c9ff7c9a9e0544", "b55f94e820ff6b687692ed86"),
-    "dm-uniform-tabular-noise": ("243caf8db61ce3ab8af522e6", "bc0e4b54e31a82e25637c8d2"),
-    "dc-reweighted-tabular-balanced": ("98a6664c738de142c9ac570b", "ec5a26e50f36b7d90fad5e0b"),
-    "idc-vanilla-images": ("a6b89feca6236c0b8e10565e", "896bc6b14d50d8846bce60c7"),
-    "cafe-vanilla-images": ("7cd0b06de5f7dccbcf9c0f17", "515e374c6d609499541bad4e"),
-    "cafe-fairdd-images": ("c36e961d88ac9e8e342f0719", "0e555090420a04ae245c7d81"),
-    "cafe-cobra-images": ("a57d3b94d836847660e8159c", "a9506bd3b5c8917554befd07"),
-    "cafe-cobra-tabular": ("1e7effc93eb0e2b564e251d5", "8ea3e6c1b527ceb30cd052e8"),
-    "mtt-vanilla-images": ("9d135c5b3918cdf679eca310", "311df5e06e742a3e719e24d9"),
-    "mtt-uniform-tabular": ("5d1a386cb7dac5bf613064a3", "d0f6e27ec38d1e38278d31d2"),
-    "mtt-fairdd-images": ("dc38c035765514976e6ec15b", "f085ec9947c3ad48a9519cf2"),
-    "mtt-cobra-images": ("8722648323b90518b1c3a6ad", "7a6eb5f6a20ed60b2be50a47"),
-    "mtt-cobra-tabular": ("b6320859545f95650acbceec", "cf4a51cb86a030775fe12b2a"),
-}
-
 
 def params_of(case):
     """``(data kind, distiller parameters)`` of a case, every one of them explicit."""
@@ -189,21 +169,68 @@ def params_of(case):
     return data, params
 
 
-def checksums(estimator):
-    X = np.ascontiguousarray(np.asarray(estimator.X_synthetic_))
-    loss = np.ascontiguousarray(estimator.history_["loss"].to_numpy(dtype=np.float64))
-    return (
-        hashlib.sha256(X.tobytes()).hexdigest()[:24],
-        hashlib.sha256(loss.tobytes()).hexdigest()[:24],
-    )
+#: The pinned values: ``<case>/X`` (the synthetic set) and ``<case>/loss`` (the loss history).
+PINS_FILE = Path(__file__).with_name("engine_pins.npz")
+#: Largest deviation allowed, as a fraction of the largest pinned value of the array.
+RTOL = 1e-4
 
 
-def fit_case(case):
+def results(estimator):
+    """``{"X": synthetic set, "loss": loss history}`` of a fitted distiller."""
+    return {
+        "X": np.asarray(estimator.X_synthetic_, dtype=np.float64),
+        "loss": estimator.history_["loss"].to_numpy(dtype=np.float64),
+    }
+
+
+def fit_case(case, **override):
     data, params = params_of(case)
     X, y, groups = tabular() if data == "tabular" else images()
-    return BarycentricDistiller(**params).fit(X, y, sensitive_features=groups)
+    return BarycentricDistiller(**{**params, **override}).fit(X, y, sensitive_features=groups)
+
+
+def deviations(case, got):
+    """Largest deviation of each result from its pin, as a fraction of the pin's largest value."""
+    with np.load(PINS_FILE) as pins:
+        out = {}
+        for name, value in got.items():
+            pinned = pins[f"{case}/{name}"]
+            assert value.shape == pinned.shape, (case, name, value.shape, pinned.shape)
+            scale = max(float(np.abs(pinned).max()), np.finfo(np.float32).tiny)
+            out[name] = float(np.abs(value - pinned).max()) / scale
+        return out
+
+
+def test_every_case_is_pinned():
+    with np.load(PINS_FILE) as pins:
+        assert set(pins.files) == {f"{case}/{name}" for case in CASES for name in ("X", "loss")}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_pinned_synthetic_sets(case):
-    assert checksums(fit_case(case)) == PINS[case]
+    off = deviations(case, results(fit_case(case)))
+    assert max(off.values()) <= RTOL, off
+
+
+@pytest.mark.parametrize("case", ["dm-cobra-images", "dc-cobra-images", "idc-vanilla-images"])
+def test_the_tolerance_catches_a_change(case):
+    """One step fewer, or another seed, lands at least ten times the tolerance away."""
+    for override in (dict(n_iter=BASE["n_iter"] - 1), dict(random_state=BASE["random_state"] + 1)):
+        off = deviations(case, {"X": results(fit_case(case, **override))["X"]})["X"]
+        assert off > 10 * RTOL, (case, override, off)
+
+
+def record():
+    """Fit every case and write its results to ``PINS_FILE`` (a deliberate re-pin)."""
+    values = {}
+    for case in sorted(CASES):
+        for name, value in results(fit_case(case)).items():
+            values[f"{case}/{name}"] = value
+    np.savez_compressed(PINS_FILE, **values)
+    print(f"recorded {len(CASES)} cases in {PINS_FILE.name}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python tests/test_engine_pins.py --record  (re-pins every case)")
+    record()
