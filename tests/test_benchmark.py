@@ -39,6 +39,7 @@ def finished(tmp_path_factory):
     config.write_text(
         "preset: smoke\n"
         "ipc: [2, 3]\n"
+        "seeds: 1\n"
         "budgets:\n"
         + "".join(f"  {size}: {json.dumps(budget)}\n" for size, budget in TINY_BUDGETS.items())
     )
@@ -128,9 +129,9 @@ def test_adult_with_intersectional_groups():
 
 
 def test_every_distinct_cell_has_its_own_cached_synthetic_set(finished):
-    # per dataset: 2 IPC x 2 targets x 2 seeds, and DF at the first IPC (2 seeds); MF reuses
-    # vanilla's set; the GAP sweep (2 severities x 2 targets x 2 seeds) distils its own data
-    assert len(list((finished / "cache").glob("*.npz"))) == 2 * (8 + 2) + 8
+    # per dataset: 2 IPC x 2 targets, and DF at the first IPC (one seed); MF reuses vanilla's
+    # set; the GAP sweep (2 severities x 2 targets) distils its own data
+    assert len(list((finished / "cache").glob("*.npz"))) == 2 * (4 + 1) + 4
 
 
 def test_benchmark_markdown_in_eod_acc_layout(finished):
@@ -164,7 +165,7 @@ def test_benchmark_figures_are_real_pngs(finished):
 
 def test_benchmark_resumes_without_redoing_work(finished):
     before = json.loads((finished / "results.json").read_text())["records"]
-    config = make_config("smoke", ipc=[2, 3], budgets=TINY_BUDGETS)
+    config = make_config("smoke", ipc=[2, 3], seeds=1, budgets=TINY_BUDGETS)
     lines = []
     result = run_benchmark(config, finished, log=lines.append, progress=False)
     assert lines == []  # nothing evaluated again

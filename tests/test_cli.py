@@ -98,7 +98,24 @@ def test_demo_cache_resumes_and_shares_the_benchmarks_sets(tmp_path, monkeypatch
         Runner(make_config("inits"), tmp_path, print, cache_dir=tmp_path)
 
 
-def test_image_demo_at_reduced_settings(tmp_path, capsys):
+def every_fifth_sample(monkeypatch):
+    """The demo's data loader, keeping every fifth training and test sample (a faster test)."""
+    import skdistill.benchmark.demo as demo
+
+    load = demo.load_benchmark_dataset
+
+    def smaller(name, **kwargs):
+        data = load(name, **kwargs)
+        for split in ("train", "test"):
+            for field in ("X", "y", "A"):
+                data[f"{field}_{split}"] = data[f"{field}_{split}"][::5]
+        return data
+
+    monkeypatch.setattr(demo, "load_benchmark_dataset", smaller)
+
+
+def test_image_demo_at_reduced_settings(tmp_path, capsys, monkeypatch):
+    every_fifth_sample(monkeypatch)
     code = main(
         [
             "demo",
