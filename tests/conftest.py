@@ -1,5 +1,15 @@
+import os
+
 import numpy as np
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one test process per core (pytest -n): one torch thread each, in this process and in
+    # the processes its tests start, so that the workers do not oversubscribe the cores
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
